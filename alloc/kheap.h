@@ -1,0 +1,137 @@
+/*
+ * kheap: a freestanding heap allocator for kernels and embedded targets.
+ *
+ * An instance holds heaps (page runs from a kheap_provider, each with a
+ * header) that hold blocks (one header word each while in use).  Free blocks
+ * sit in a two-level segregated index, so alloc and free take constant time
+ * whatever the heap size; the only calls that can take longer are the ones
+ * that ask the provider for pages or give them back.
+ *
+ * Every function is safe to call concurrently on one instance when the config
+ * supplies lock hooks.  No function prints; misuse goes to the panic hook.
+ */
+#ifndef KHEAP_H
+#define KHEAP_H
+
+#include <stdalign.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "page.h"
+
+/* Every pointer kheap returns is aligned to this. */
+#define KHEAP_ALIGN (alignof(max_align_t))
+
+typedef struct kheap kheap;
+
+/* Called with a message that names the likely bug ("double free") and the
+ * address involved.  It may return (tests do): the operation then does
+ * nothing further and returns its failure value. */
+typedef void (*kheap_panic_fn)(void *ctx, const char *what, const void *addr);
+
+typedef struct kheap_config {
+    kheap_provider provider;
+    /* Optional lock hooks, both or neither.  lock returns state that unlock
+     * restores, so they nest (on Cortex-M: save PRIMASK, disable, restore). */
+    uintptr_t (*lock)(void *ctx);
+    void (*unlock)(void *ctx, uintptr_t saved);
+    void *lock_ctx;
+    /* Optional; without it misuse is ignored after detection. */
+    kheap_panic_fn panic;
+    void *panic_ctx;
+    /* Pages a new heap gets at least; 0 picks a default (16 KiB worth). */
+    size_t heap_pages;
+    /* Requests of at least this many bytes get a heap of their own that goes
+     * back to the provider on free; 0 picks a default (a quarter of a default
+     * heap). */
+    size_t large_threshold;
+} kheap_config;
+
+typedef struct kheap_stats {
+    size_t in_use_bytes;      /* block bytes in use, headers included */
+    size_t free_bytes;        /* block bytes free */
+    size_t peak_in_use_bytes; /* highest in_use_bytes so far */
+    size_t blocks_in_use;
+    size_t free_blocks;
+    size_t largest_free;      /* largest request that succeeds without the provider */
+    size_t pages;             /* pages held from the provider */
+    size_t peak_pages;
+    size_t heaps;
+    size_t allocs;            /* successful alloc/calloc/realloc(NULL)/aligned calls */
+    size_t frees;             /* blocks freed, realloc moves included */
+    size_t failed;            /* requests answered with NULL */
+} kheap_stats;
+
+typedef struct kheap_block_info {
+    const void *heap;  /* start of the heap holding the block */
+    void *ptr;         /* the payload (what alloc returned, for a block in use) */
+    size_t size;       /* usable payload bytes */
+    bool in_use;
+} kheap_block_info;
+
+/* Return false to stop the walk. */
+typedef bool (*kheap_walk_fn)(void *ctx, const kheap_block_info *block);
+/* Receives text in pieces; `len` bytes, not NUL terminated. */
+typedef void (*kheap_out_fn)(void *ctx, const char *text, size_t len);
+
+/* Creates an instance whose own state lives in the first pages it maps.
+ * Returns NULL iff the config is invalid (no map/unmap, page size not a
+ * power of two or below 64, only one lock hook) or the provider has no
+ * pages.  Not locked: no other call may use the instance before it returns. */
+kheap *kheap_create(const kheap_config *config);
+
+/* Gives every page back to the provider; every pointer from the instance
+ * becomes invalid.  NULL is ignored.  O(heaps). */
+void kheap_destroy(kheap *heap);
+
+/* Returns a block of at least `size` usable bytes aligned to KHEAP_ALIGN;
+ * size 0 gets a unique minimum block.  Returns NULL iff the request cannot
+ * be met (too large for size arithmetic, or the provider has no pages), with
+ * the instance unchanged.  Constant time unless it asks the provider. */
+void *kheap_alloc(kheap *heap, size_t size);
+
+/* kheap_alloc(n * size) with the bytes zeroed; NULL when n * size
+ * overflows. */
+void *kheap_calloc(kheap *heap, size_t n, size_t size);
+
+/* Resizes the block at `ptr` keeping min(old, new) bytes: in place when the
+ * block or its free neighbour allows, otherwise by moving.  ptr NULL acts as
+ * kheap_alloc; size 0 frees ptr and returns NULL.  On failure returns NULL
+ * and leaves the old block untouched.  A ptr that is not a live block of
+ * this instance goes to the panic hook and returns NULL. */
+void *kheap_realloc(kheap *heap, void *ptr, size_t size);
+
+/* Returns a block of at least `size` bytes whose address is a multiple of
+ * `align`, any power of two (below KHEAP_ALIGN counts as KHEAP_ALIGN).
+ * NULL iff align is not a power of two or the request cannot be met.
+ * Constant time unless it asks the provider. */
+void *kheap_aligned_alloc(kheap *heap, size_t align, size_t size);
+
+/* Frees a block.  NULL is ignored.  A double free or a pointer that is not a
+ * live block of this instance goes to the panic hook and changes nothing.
+ * Constant time unless it gives pages back. */
+void kheap_free(kheap *heap, void *ptr);
+
+/* Usable bytes of a live block (at least what was asked for); 0 for NULL.
+ * Constant time. */
+size_t kheap_usable_size(kheap *heap, const void *ptr);
+
+/* Fills *stats.  O(1) but for largest_free, which scans the index: O(1) too
+ * (bounded by the index size, not by the heap). */
+void kheap_stats_get(kheap *heap, kheap_stats *stats);
+
+/* Walks every heap, block and free list and checks every invariant.  Returns
+ * true iff all hold; otherwise false with *why (when why is not NULL) naming
+ * the first broken one.  O(blocks). */
+bool kheap_check(kheap *heap, const char **why);
+
+/* Calls fn for every block of every heap in address order within a heap.
+ * The instance stays locked during the walk: fn must not call into it. */
+void kheap_walk(kheap *heap, kheap_walk_fn fn, void *ctx);
+
+/* Writes a line-oriented text map of the instance (heaps, blocks, stats)
+ * through out.  Locked like kheap_walk. */
+void kheap_dump(kheap *heap, kheap_out_fn out, void *ctx);
+
+#endif

@@ -1,0 +1,32 @@
+/*
+ * kheap page provider: the stand-in for mmap/munmap (and, through grow, for
+ * what sbrk does at the top of a heap).
+ *
+ * The allocator core knows memory only through this interface.  A provider
+ * hands out runs of whole pages; page_size is a power of two and every run it
+ * returns is aligned to it.
+ */
+#ifndef KHEAP_PAGE_H
+#define KHEAP_PAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct kheap_provider {
+    /* Passed back to every call; the provider's own state. */
+    void *ctx;
+    /* Bytes per page: a power of two, at least 64. */
+    size_t page_size;
+    /* Returns a page-aligned run of `pages` pages (pages > 0), or NULL when
+     * no such run is free.  The contents of a new run are unspecified. */
+    void *(*map)(void *ctx, size_t pages);
+    /* Gives back `pages` pages starting at `addr`: any run or sub-run of
+     * runs that map() or grow() handed out.  Never fails. */
+    void (*unmap)(void *ctx, void *addr, size_t pages);
+    /* Optional (may be NULL).  Extends the run that ends at `end` by `pages`
+     * pages in place; returns true iff [end, end + pages * page_size) now
+     * belongs to the caller, false with nothing changed otherwise. */
+    bool (*grow)(void *ctx, void *end, size_t pages);
+} kheap_provider;
+
+#endif

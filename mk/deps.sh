@@ -1,0 +1,53 @@
+#!/bin/sh
+# The build's dependency step: installs the Debian packages that `make test`
+# and `make run` need when a tool is missing, with one line saying so.
+# Usage: mk/deps.sh [host|target|all]   (default all)
+set -u
+want=${1:-all}
+missing=""
+
+need() { # need PACKAGE TEST-COMMAND...
+    pkg=$1; shift
+    if ! "$@" >/dev/null 2>&1; then
+        case " $missing " in *" $pkg "*) ;; *) missing="$missing $pkg" ;; esac
+    fi
+}
+
+m32_works() {
+    printf 'int main(void){return 0;}\n' > /tmp/kheap-m32-$$.c &&
+    cc -m32 /tmp/kheap-m32-$$.c -o /tmp/kheap-m32-$$ && /tmp/kheap-m32-$$
+    rc=$?; rm -f /tmp/kheap-m32-$$ /tmp/kheap-m32-$$.c; return $rc
+}
+
+need make command -v make
+need gcc command -v cc
+if [ "$want" != target ]; then
+    need gcc-multilib m32_works
+fi
+if [ "$want" != host ]; then
+    need gcc-arm-none-eabi command -v arm-none-eabi-gcc
+    need binutils-arm-none-eabi command -v arm-none-eabi-nm
+    need libnewlib-arm-none-eabi test -e /usr/lib/arm-none-eabi/newlib/libc.a
+    need qemu-system-arm command -v qemu-system-arm
+fi
+
+[ -z "$missing" ] && exit 0
+
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "kheap: missing tools; install these packages:$missing" >&2
+    exit 1
+fi
+sudo=""
+if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then sudo=sudo; else
+        echo "kheap: missing tools and not root; as root run: apt-get install$missing" >&2
+        exit 1
+    fi
+fi
+echo "kheap: installing missing packages with apt-get:$missing"
+log=${TMPDIR:-/tmp}/kheap-deps.log
+if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing; } >"$log" 2>&1; then
+    tail -20 "$log" >&2
+    echo "kheap: apt-get failed (log: $log); install these packages:$missing" >&2
+    exit 1
+fi
