@@ -1,0 +1,324 @@
+/*
+ * kheap diagnostics: statistics, the invariant checker, the heap walk and
+ * the text dump.  Kept apart from heap.c so a firmware image that never
+ * calls them does not carry them (and `make size` can count them apart).
+ */
+#include "heap_internal.h"
+
+static size_t largest_free(const kheap *h)
+{
+    if (h->fl_bitmap == 0)
+        return 0;
+    unsigned fl = 0, sl = 0;
+    for (unsigned f = FL_COUNT; f-- > 0;) {
+        if (h->fl_bitmap & ((size_t)1 << f)) {
+            fl = f;
+            break;
+        }
+    }
+    for (unsigned s = SL_COUNT; s-- > 0;) {
+        if (h->sl_bitmap[fl] & ((uint32_t)1 << s)) {
+            sl = s;
+            break;
+        }
+    }
+    size_t best = 0;
+    for (const block *b = h->lists[fl][sl]; b != NULL; b = b->next_free)
+        if (block_size(b) > best)
+            best = block_size(b);
+    return best - W;
+}
+
+void kheap_stats_get(kheap *h, kheap_stats *stats)
+{
+    if (h == NULL || stats == NULL)
+        return;
+    uintptr_t saved = kheap_lock(h);
+    *stats = h->stats;
+    stats->largest_free = largest_free(h);
+    kheap_unlock(h, saved);
+}
+
+/* ------------------------------------------------------------ check */
+
+typedef struct check_totals {
+    size_t in_use_bytes, free_bytes, blocks_in_use, free_blocks, pages, heaps;
+} check_totals;
+
+static const char *check_block(const kheap *h, const heap *hp, const block *b,
+                               bool prev_free, check_totals *t)
+{
+    size_t size = block_size(b);
+    uintptr_t end = (uintptr_t)heap_end(hp, h->page_size);
+    if (size < MIN_BLOCK || size % ALIGN != 0)
+        return "block size below the minimum or not a multiple of KHEAP_ALIGN";
+    if ((uintptr_t)b + size > end - 2 * W)
+        return "block runs past its heap's sentinel";
+    if (block_prev_is_free(b) != prev_free)
+        return "PREV_FREE flag disagrees with the previous block";
+    if ((uintptr_t)block_payload(b) % ALIGN != 0)
+        return "block payload misaligned";
+    if (block_is_free(b)) {
+        if (prev_free)
+            return "two free blocks side by side: missed coalesce";
+        if (block_next(b)->prev_size != size)
+            return "free block's footer disagrees with its size";
+        t->free_bytes += size;
+        t->free_blocks++;
+    } else {
+        t->in_use_bytes += size;
+        t->blocks_in_use++;
+    }
+    return NULL;
+}
+
+static const char *check_heap(const kheap *h, const heap *hp, check_totals *t)
+{
+    if (hp->magic != HEAP_MAGIC)
+        return "heap header magic is wrong";
+    if (hp->owner != h)
+        return "heap header names another instance";
+    if (hp->pages == 0 || hp->base_pages == 0)
+        return "heap page count is zero";
+    if (((uintptr_t)hp & (h->page_size - 1)) != 0)
+        return "heap is not page aligned";
+    if ((uintptr_t)hp < h->lo || (uintptr_t)heap_end(hp, h->page_size) > h->hi)
+        return "heap lies outside the instance's bounds";
+    const block *s = heap_sentinel(hp, h->page_size);
+    if (!block_is_sentinel(s) || block_size(s) != hp->pages * h->page_size)
+        return "heap sentinel is missing or has the wrong length";
+    if ((char *)hp->first < (char *)(hp + 1) - W || (char *)hp->first >= (char *)s)
+        return "heap's first block lies outside it";
+    bool prev_free = false;
+    const block *b = hp->first;
+    while (b != s) {
+        const char *why = check_block(h, hp, b, prev_free, t);
+        if (why != NULL)
+            return why;
+        prev_free = block_is_free(b);
+        b = block_next(b);
+    }
+    if (block_prev_is_free(s) != prev_free)
+        return "sentinel's PREV_FREE flag disagrees with the last block";
+    if (prev_free && s->prev_size == 0)
+        return "last free block's footer is missing";
+    t->pages += hp->pages;
+    t->heaps++;
+    return NULL;
+}
+
+static const char *check_index(const kheap *h, size_t free_blocks)
+{
+    size_t listed = 0;
+    for (unsigned fl = 0; fl < FL_COUNT; fl++) {
+        bool any = false;
+        for (unsigned sl = 0; sl < SL_COUNT; sl++) {
+            const block *prev = NULL;
+            bool nonempty = h->lists[fl][sl] != NULL;
+            if (nonempty != ((h->sl_bitmap[fl] >> sl) & 1u))
+                return "second-level bitmap disagrees with its list";
+            any |= nonempty;
+            for (const block *b = h->lists[fl][sl]; b != NULL; b = b->next_free) {
+                unsigned f, s;
+                if (++listed > free_blocks)
+                    return "free lists hold more blocks than the heaps (a cycle or a stale entry)";
+                if (!block_is_free(b))
+                    return "a block in a free list is marked in use";
+                kheap_index_position(block_size(b), &f, &s);
+                if (f != fl || s != sl)
+                    return "a free block sits in the wrong size class";
+                if (b->prev_free != prev)
+                    return "free list back link is broken";
+                prev = b;
+            }
+        }
+        if (any != ((h->fl_bitmap >> fl) & 1u))
+            return "first-level bitmap disagrees with its lists";
+    }
+    if (listed != free_blocks)
+        return "a free block is missing from the free lists";
+    return NULL;
+}
+
+static const char *check_locked(const kheap *h)
+{
+    check_totals t = {0};
+    const heap *prev = NULL;
+    bool home_seen = false;
+    for (const heap *hp = h->heaps; hp != NULL; hp = hp->next) {
+        if (hp->prev != prev)
+            return "heap list back link is broken";
+        const char *why = check_heap(h, hp, &t);
+        if (why != NULL)
+            return why;
+        if (hp->flags & HEAP_HOME)
+            home_seen = true;
+        prev = hp;
+        if (t.heaps > h->stats.heaps)
+            return "heap list longer than the heap count (a cycle?)";
+    }
+    if (!home_seen)
+        return "the home heap is missing from the heap list";
+    const char *why = check_index(h, t.free_blocks);
+    if (why != NULL)
+        return why;
+    if (t.in_use_bytes != h->stats.in_use_bytes || t.blocks_in_use != h->stats.blocks_in_use)
+        return "stats of blocks in use disagree with the heaps";
+    if (t.free_bytes != h->stats.free_bytes || t.free_blocks != h->stats.free_blocks)
+        return "stats of free blocks disagree with the heaps";
+    if (t.pages != h->stats.pages || t.heaps != h->stats.heaps)
+        return "stats of pages or heaps disagree with the heap list";
+    if (h->stats.allocs - h->stats.frees != h->stats.blocks_in_use)
+        return "allocs - frees differs from the blocks in use";
+    return NULL;
+}
+
+bool kheap_check(kheap *h, const char **why)
+{
+    const char *bad = "NULL instance";
+    if (h != NULL) {
+        uintptr_t saved = kheap_lock(h);
+        bad = check_locked(h);
+        kheap_unlock(h, saved);
+    }
+    if (why != NULL)
+        *why = bad;
+    return bad == NULL;
+}
+
+/* ------------------------------------------------------------ walk */
+
+void kheap_walk(kheap *h, kheap_walk_fn fn, void *ctx)
+{
+    if (h == NULL || fn == NULL)
+        return;
+    uintptr_t saved = kheap_lock(h);
+    bool going = true;
+    for (const heap *hp = h->heaps; hp != NULL && going; hp = hp->next) {
+        const block *s = heap_sentinel(hp, h->page_size);
+        for (const block *b = hp->first; b != s && going; b = block_next(b)) {
+            kheap_block_info info = {
+                .heap = hp,
+                .ptr = block_payload(b),
+                .size = block_usable(b),
+                .in_use = !block_is_free(b),
+            };
+            going = fn(ctx, &info);
+        }
+    }
+    kheap_unlock(h, saved);
+}
+
+/* ------------------------------------------------------------ dump */
+
+typedef struct dump_out {
+    kheap_out_fn fn;
+    void *ctx;
+} dump_out;
+
+static void put_str(const dump_out *o, const char *s)
+{
+    size_t n = 0;
+    while (s[n] != '\0')
+        n++;
+    o->fn(o->ctx, s, n);
+}
+
+/* Decimal by subtracting powers of ten: no division, which Cortex-M0 lacks. */
+static void put_dec(const dump_out *o, size_t v)
+{
+    size_t pows[3 * sizeof(size_t)];
+    char buf[3 * sizeof(size_t)];
+    unsigned k = 0;
+    size_t n = 0;
+    pows[0] = 1;
+    while (pows[k] <= SIZE_MAX / 10 && pows[k] * 10 <= v) {
+        pows[k + 1] = pows[k] * 10;
+        k++;
+    }
+    for (;;) {
+        char d = '0';
+        while (v >= pows[k]) {
+            v -= pows[k];
+            d++;
+        }
+        buf[n++] = d;
+        if (k-- == 0)
+            break;
+    }
+    o->fn(o->ctx, buf, n);
+}
+
+static void put_hex(const dump_out *o, uintptr_t v)
+{
+    char buf[2 + 2 * sizeof(uintptr_t)];
+    size_t i = sizeof buf;
+    do {
+        unsigned d = (unsigned)(v & 15u);
+        buf[--i] = (char)(d < 10 ? '0' + d : 'a' + d - 10);
+        v >>= 4;
+    } while (v != 0);
+    buf[--i] = 'x';
+    buf[--i] = '0';
+    o->fn(o->ctx, buf + i, sizeof buf - i);
+}
+
+static void put_field(const dump_out *o, const char *name, size_t v)
+{
+    put_str(o, " ");
+    put_str(o, name);
+    put_str(o, "=");
+    put_dec(o, v);
+}
+
+static void put_addr(const dump_out *o, const char *name, const void *p)
+{
+    put_str(o, " ");
+    put_str(o, name);
+    put_str(o, "=");
+    put_hex(o, (uintptr_t)p);
+}
+
+static void dump_heap(const kheap *h, const heap *hp, const dump_out *o)
+{
+    put_str(o, "heap");
+    put_addr(o, "addr", hp);
+    put_field(o, "pages", hp->pages);
+    put_field(o, "bytes", hp->pages * h->page_size);
+    put_str(o, (hp->flags & HEAP_HOME) ? " kind=home\n"
+               : (hp->flags & HEAP_LARGE) ? " kind=large\n" : " kind=normal\n");
+    const block *s = heap_sentinel(hp, h->page_size);
+    for (const block *b = hp->first; b != s; b = block_next(b)) {
+        put_str(o, "block");
+        put_field(o, "offset", (uintptr_t)block_payload(b) - (uintptr_t)hp);
+        put_field(o, "size", block_usable(b));
+        put_str(o, block_is_free(b) ? " state=free\n" : " state=used\n");
+    }
+}
+
+void kheap_dump(kheap *h, kheap_out_fn out, void *ctx)
+{
+    if (h == NULL || out == NULL)
+        return;
+    const dump_out o = {out, ctx};
+    uintptr_t saved = kheap_lock(h);
+    const kheap_stats *st = &h->stats;
+    put_str(&o, "kheap-dump begin");
+    put_addr(&o, "instance", h);
+    put_field(&o, "page_size", h->page_size);
+    put_str(&o, "\n");
+    for (const heap *hp = h->heaps; hp != NULL; hp = hp->next)
+        dump_heap(h, hp, &o);
+    put_str(&o, "stats");
+    put_field(&o, "in_use", st->in_use_bytes);
+    put_field(&o, "free", st->free_bytes);
+    put_field(&o, "largest_free", largest_free(h));
+    put_field(&o, "peak_in_use", st->peak_in_use_bytes);
+    put_field(&o, "pages", st->pages);
+    put_field(&o, "heaps", st->heaps);
+    put_field(&o, "allocs", st->allocs);
+    put_field(&o, "frees", st->frees);
+    put_field(&o, "failed", st->failed);
+    put_str(&o, "\nkheap-dump end\n");
+    kheap_unlock(h, saved);
+}

@@ -1,0 +1,705 @@
+/*
+ * kheap: the malloc family over heaps of pages.  The block format and the
+ * free-block index are described in heap_internal.h.
+ */
+#include "heap_internal.h"
+
+/* ------------------------------------------------------------ bit scans */
+
+#if defined(__arm__) && !defined(__ARM_FEATURE_CLZ)
+/* ARMv6-M has no CLZ; a fixed five-step search keeps the bound constant
+ * and keeps libgcc's __clzsi2 out of the link. */
+static unsigned fls32(uint32_t x)
+{
+    unsigned r = 0;
+    if (x & 0xffff0000u) { x >>= 16; r += 16; }
+    if (x & 0xff00u) { x >>= 8; r += 8; }
+    if (x & 0xf0u) { x >>= 4; r += 4; }
+    if (x & 0xcu) { x >>= 2; r += 2; }
+    if (x & 0x2u) r += 1;
+    return r;
+}
+static unsigned ffs32(uint32_t x) { return fls32(x & (0u - x)); }
+#else
+static unsigned fls32(uint32_t x) { return 31u - (unsigned)__builtin_clz(x); }
+static unsigned ffs32(uint32_t x) { return (unsigned)__builtin_ctz(x); }
+#endif
+
+/* Index of the highest / lowest set bit; x != 0. */
+static unsigned fls_size(size_t x)
+{
+#if SIZE_MAX > 0xffffffffu
+    if (x >> 32)
+        return 32 + fls32((uint32_t)(x >> 32));
+#endif
+    return fls32((uint32_t)x);
+}
+
+static unsigned ffs_size(size_t x)
+{
+#if SIZE_MAX > 0xffffffffu
+    if ((uint32_t)x == 0)
+        return 32 + ffs32((uint32_t)(x >> 32));
+#endif
+    return ffs32((uint32_t)x);
+}
+
+static size_t align_up(size_t v, size_t a) { return (v + a - 1) & ~(a - 1); }
+
+/* ------------------------------------------------------- free-block index */
+
+void kheap_index_position(size_t size, unsigned *fl, unsigned *sl)
+{
+    if (size < SMALL_BLOCK) {
+        *fl = 0;
+        *sl = (unsigned)(size >> ALIGN_LOG2);
+        return;
+    }
+    unsigned f = fls_size(size);
+    *sl = (unsigned)(size >> (f - KHEAP_SL_LOG2)) ^ SL_COUNT;
+    *fl = f - FL_SHIFT + 1;
+}
+
+/* The lower bound of the first list that holds only blocks >= size: a
+ * search that starts there needs no list walk.  May reach MAX_BLOCK. */
+static size_t search_size(size_t size)
+{
+    if (size < SMALL_BLOCK)
+        return size;
+    size_t r = size + ((size_t)1 << (fls_size(size) - KHEAP_SL_LOG2)) - 1;
+    return r & ~(((size_t)1 << (fls_size(r) - KHEAP_SL_LOG2)) - 1);
+}
+
+static void index_insert(kheap *h, block *b)
+{
+    unsigned fl, sl;
+    kheap_index_position(block_size(b), &fl, &sl);
+    block *head = h->lists[fl][sl];
+    b->next_free = head;
+    b->prev_free = NULL;
+    if (head != NULL)
+        head->prev_free = b;
+    h->lists[fl][sl] = b;
+    h->fl_bitmap |= (size_t)1 << fl;
+    h->sl_bitmap[fl] |= (uint32_t)1 << sl;
+    h->stats.free_bytes += block_size(b);
+    h->stats.free_blocks++;
+}
+
+static void index_remove(kheap *h, block *b)
+{
+    unsigned fl, sl;
+    kheap_index_position(block_size(b), &fl, &sl);
+    if (b->next_free != NULL)
+        b->next_free->prev_free = b->prev_free;
+    if (b->prev_free != NULL) {
+        b->prev_free->next_free = b->next_free;
+    } else {
+        h->lists[fl][sl] = b->next_free;
+        if (b->next_free == NULL) {
+            h->sl_bitmap[fl] &= ~((uint32_t)1 << sl);
+            if (h->sl_bitmap[fl] == 0)
+                h->fl_bitmap &= ~((size_t)1 << fl);
+        }
+    }
+    h->stats.free_bytes -= block_size(b);
+    h->stats.free_blocks--;
+}
+
+/* A free block of at least `want` bytes (a search_size() value), taken out
+ * of the index, or NULL.  Constant time: two bitmap scans. */
+static block *index_take(kheap *h, size_t want)
+{
+    if (want >= MAX_BLOCK)
+        return NULL;
+    unsigned fl, sl;
+    kheap_index_position(want, &fl, &sl);
+    uint32_t sl_map = h->sl_bitmap[fl] & (~(uint32_t)0 << sl);
+    if (sl_map == 0) {
+        if (fl + 1 >= 8 * sizeof(size_t))
+            return NULL;
+        size_t fl_map = h->fl_bitmap & (~(size_t)0 << (fl + 1));
+        if (fl_map == 0)
+            return NULL;
+        fl = ffs_size(fl_map);
+        sl_map = h->sl_bitmap[fl];
+    }
+    block *b = h->lists[fl][ffs32(sl_map)];
+    index_remove(h, b);
+    return b;
+}
+
+/* ------------------------------------------------------------ blocks */
+
+static void block_set_size(block *b, size_t size) { b->size = size | (b->size & FLAG_MASK); }
+
+/* Block bytes for a request, or 0 when it cannot be met at all. */
+static size_t request_block_size(size_t request)
+{
+    if (request >= MAX_BLOCK - 2 * ALIGN - W)
+        return 0;
+    size_t size = align_up(request + W, ALIGN);
+    return size < MIN_BLOCK ? MIN_BLOCK : size;
+}
+
+/* Marks b free and merges it with free neighbours (taking them out of the
+ * index).  Returns the merged block, not yet in the index. */
+static block *block_merge_free(kheap *h, block *b)
+{
+    if (block_prev_is_free(b)) {
+        block *prev = (block *)(void *)((char *)b - b->prev_size);
+        index_remove(h, prev);
+        block_set_size(prev, block_size(prev) + block_size(b));
+        b = prev;
+    }
+    block *next = block_next(b);
+    if (block_is_free(next)) {
+        index_remove(h, next);
+        block_set_size(b, block_size(b) + block_size(next));
+        next = block_next(b);
+    }
+    b->size |= FLAG_FREE;
+    next->size |= FLAG_PREV_FREE;
+    next->prev_size = block_size(b);
+    return b;
+}
+
+/* Hands out b (free, not in the index, next block not free): keeps `need`
+ * bytes and returns the rest to the index when it can stand as a block. */
+static void block_use(kheap *h, block *b, size_t need, bool split)
+{
+    size_t size = block_size(b);
+    if (split && size - need >= MIN_BLOCK) {
+        block *rest = (block *)(void *)((char *)b + need);
+        rest->size = (size - need) | FLAG_FREE;
+        block *after = block_next(rest);
+        after->prev_size = size - need;
+        block_set_size(b, need);
+        index_insert(h, rest);
+    }
+    b->size &= ~FLAG_FREE;
+    block_next(b)->size &= ~FLAG_PREV_FREE;
+    h->stats.in_use_bytes += block_size(b);
+    h->stats.blocks_in_use++;
+    h->stats.allocs++;
+    if (h->stats.in_use_bytes > h->stats.peak_in_use_bytes)
+        h->stats.peak_in_use_bytes = h->stats.in_use_bytes;
+}
+
+/* ------------------------------------------------------------ heaps */
+
+static void note_pages(kheap *h, const void *start, size_t pages)
+{
+    uintptr_t lo = (uintptr_t)start, hi = lo + pages * h->page_size;
+    if (h->lo == 0 || lo < h->lo)
+        h->lo = lo;
+    if (hi > h->hi)
+        h->hi = hi;
+    h->stats.pages += pages;
+    if (h->stats.pages > h->stats.peak_pages)
+        h->stats.peak_pages = h->stats.pages;
+}
+
+/* Offset of the first payload in a heap whose header takes header_bytes. */
+static size_t first_payload_offset(size_t header_bytes)
+{
+    return align_up(header_bytes + W, ALIGN);
+}
+
+/* Pages for a heap whose first block must be at least `size` bytes, or 0
+ * when that is more than a heap may hold. */
+static size_t heap_pages_for(const kheap *h, size_t header_bytes, size_t size)
+{
+    size_t bytes = first_payload_offset(header_bytes) + size;
+    if (size >= MAX_BLOCK || bytes >= MAX_BLOCK)
+        return 0;
+    return pages_for(h, bytes);
+}
+
+/* Lays a heap over fresh pages: header, one free block (not in the index),
+ * sentinel.  Links it first in the instance's list. */
+static block *heap_setup(kheap *h, void *base, size_t pages, size_t header_bytes, unsigned flags)
+{
+    heap *hp = base;
+    size_t bytes = pages * h->page_size;
+    size_t first = first_payload_offset(header_bytes);
+    block *b = (block *)(void *)((char *)base + first - 2 * W);
+    hp->magic = HEAP_MAGIC;
+    hp->pages = pages;
+    hp->base_pages = pages;
+    hp->owner = h;
+    hp->first = b;
+    hp->flags = flags;
+
+    b->size = (bytes - first) | FLAG_FREE;
+    block *s = heap_sentinel(hp, h->page_size);
+    s->prev_size = bytes - first;
+    s->size = bytes | FLAG_SENTINEL | FLAG_PREV_FREE;
+    hp->prev = NULL;
+    hp->next = h->heaps;
+    if (h->heaps != NULL)
+        h->heaps->prev = hp;
+    h->heaps = hp;
+    h->stats.heaps++;
+    note_pages(h, base, pages);
+    return b;
+}
+
+static block *heap_map(kheap *h, size_t pages, unsigned flags)
+{
+    void *base = h->config.provider.map(h->config.provider.ctx, pages);
+    if (base == NULL)
+        return NULL;
+    return heap_setup(h, base, pages, sizeof(heap), flags);
+}
+
+static void heap_release(kheap *h, heap *hp)
+{
+    if (hp->prev != NULL)
+        hp->prev->next = hp->next;
+    else
+        h->heaps = hp->next;
+    if (hp->next != NULL)
+        hp->next->prev = hp->prev;
+    if (h->top == hp)
+        h->top = NULL;
+    if (h->spare == hp)
+        h->spare = NULL;
+    h->stats.pages -= hp->pages;
+    h->stats.heaps--;
+    hp->magic = 0;
+    h->config.provider.unmap(h->config.provider.ctx, hp, hp->pages);
+}
+
+static bool heap_is_empty(const heap *hp, size_t page_size)
+{
+    return block_is_free(hp->first) && block_next(hp->first) == heap_sentinel(hp, page_size);
+}
+
+/* Extends hp in place by enough pages for its last block to be free and at
+ * least `extra` bytes larger than the free space it ends with now.
+ * Returns that last block (free, out of the index), or NULL with nothing
+ * changed when the provider cannot grow the run. */
+static block *heap_grow(kheap *h, heap *hp, size_t extra)
+{
+    size_t ps = h->page_size;
+    size_t pages = pages_for(h, extra);
+    if (h->config.provider.grow == NULL || pages == 0 ||
+        extra >= MAX_BLOCK || hp->pages + pages >= (MAX_BLOCK >> h->page_shift))
+        return NULL;
+    char *end = heap_end(hp, ps);
+    if (!h->config.provider.grow(h->config.provider.ctx, end, pages))
+        return NULL;
+    block *s = heap_sentinel(hp, ps);
+    block *b;
+    if (block_prev_is_free(s)) {
+        b = (block *)(void *)((char *)s - s->prev_size);
+        index_remove(h, b);
+        block_set_size(b, block_size(b) + pages * ps);
+    } else {
+        b = s;
+        b->size = (pages * ps) | FLAG_FREE;
+    }
+    hp->pages += pages;
+    note_pages(h, end, pages);
+    s = heap_sentinel(hp, ps);
+    s->prev_size = block_size(b);
+    s->size = (hp->pages * ps) | FLAG_SENTINEL | FLAG_PREV_FREE;
+    return b;
+}
+
+/* Gives the whole free pages at the end of hp back to the provider, down to
+ * the pages hp was mapped with (a large heap: down to what it uses).  b is
+ * hp's free last block, merged and out of the index.  Returns false when b
+ * still stands (the caller indexes it), true when trimming used it up. */
+static bool heap_trim(kheap *h, heap *hp, block *b)
+{
+    size_t ps = h->page_size;
+    char *end = heap_end(hp, ps);
+    char *payload = block_payload(b);
+    char *new_end = (char *)align_up((uintptr_t)payload, ps);
+    size_t kept = (size_t)(new_end - payload);
+    if ((kept != 0 && kept < MIN_BLOCK) || (kept == 0 && b == hp->first)) {
+        new_end += ps;
+        kept += ps;
+    }
+    size_t min_pages = (hp->flags & HEAP_LARGE) ? 1 : hp->base_pages;
+    if (new_end < (char *)hp + min_pages * ps) {
+        new_end = (char *)hp + min_pages * ps;
+        kept = (size_t)(new_end - payload);
+    }
+    if (new_end >= end)
+        return false;
+
+    size_t cut = (size_t)(end - new_end) >> h->page_shift;
+    hp->pages -= cut;
+    h->stats.pages -= cut;
+    block *s = heap_sentinel(hp, ps);
+    if (kept == 0) {
+        /* b's header word becomes the sentinel: the block before b is in
+         * use, so PREV_FREE stays clear. */
+        s->size = (hp->pages * ps) | FLAG_SENTINEL | (b->size & FLAG_PREV_FREE);
+    } else {
+        block_set_size(b, kept);
+        s->prev_size = kept;
+        s->size = (hp->pages * ps) | FLAG_SENTINEL | FLAG_PREV_FREE;
+    }
+    h->config.provider.unmap(h->config.provider.ctx, new_end, cut);
+    return kept == 0;
+}
+
+/* b: merged free block, out of the index.  Returns its pages to the provider
+ * where the policy says so, else puts it in the index. */
+static void block_settle(kheap *h, block *b)
+{
+    block *next = block_next(b);
+    if (block_is_sentinel(next)) {
+        heap *hp = heap_of_sentinel(next);
+        if (b == hp->first && !(hp->flags & HEAP_HOME)) {
+            bool keep = !(hp->flags & HEAP_LARGE) &&
+                        (h->spare == NULL || h->spare == hp ||
+                         !heap_is_empty(h->spare, h->page_size));
+            if (!keep) {
+                heap_release(h, hp);
+                return;
+            }
+            h->spare = hp;
+        }
+        if (heap_trim(h, hp, b))
+            return;
+    }
+    index_insert(h, b);
+}
+
+/* A free block of at least `want` bytes for a request of `need`, out of the
+ * index: from the index, by growing the newest heap in place, or from a new
+ * heap.  Large requests always get a heap of their own.  *large tells the
+ * caller not to split the block. */
+static block *block_find(kheap *h, size_t need, size_t want, bool *large)
+{
+    *large = need >= h->large_threshold;
+    if (*large) {
+        size_t pages = heap_pages_for(h, sizeof(heap), need);
+        return pages == 0 ? NULL : heap_map(h, pages, HEAP_LARGE);
+    }
+    block *b = index_take(h, want);
+    if (b != NULL)
+        return b;
+    if (h->top != NULL) {
+        block *s = heap_sentinel(h->top, h->page_size);
+        size_t tail = block_prev_is_free(s) ? s->prev_size : 0;
+        b = heap_grow(h, h->top, want > tail ? want - tail : 0);
+        if (b != NULL)
+            return b;
+    }
+    size_t min_pages = heap_pages_for(h, sizeof(heap), want);
+    if (min_pages == 0)
+        return NULL;
+    size_t pages = min_pages < h->heap_pages ? h->heap_pages : min_pages;
+    b = heap_map(h, pages, 0);
+    if (b == NULL && pages > min_pages)
+        b = heap_map(h, min_pages, 0);
+    if (b != NULL)
+        h->top = h->heaps;
+    return b;
+}
+
+static void *alloc_locked(kheap *h, size_t size)
+{
+    size_t need = request_block_size(size);
+    bool large;
+    block *b = need == 0 ? NULL : block_find(h, need, search_size(need), &large);
+    if (b == NULL) {
+        h->stats.failed++;
+        return NULL;
+    }
+    block_use(h, b, need, !large);
+    return block_payload(b);
+}
+
+/* --------------------------------------------------- validating pointers */
+
+/* Checks that p is the payload of a live block of h, as far as cheap tests
+ * tell.  Returns NULL, or a message naming the likely bug. */
+static const char *block_validate(const kheap *h, const void *p, block **out)
+{
+    uintptr_t a = (uintptr_t)p;
+    if (a % ALIGN != 0)
+        return "misaligned pointer: not from kheap";
+    if (a < h->lo + 2 * W || a >= h->hi)
+        return "pointer outside every heap of this instance";
+    block *b = block_from_payload(p);
+    size_t size = block_size(b);
+    if (block_is_sentinel(b))
+        return "pointer to the end of a heap: not a block";
+    if (block_is_free(b))
+        return "double free (or use of a freed block)";
+    if (size < MIN_BLOCK || size % ALIGN != 0 || size > h->hi - a)
+        return "not the start of a block (or its header was overwritten)";
+    block *next = block_next(b);
+    if (block_prev_is_free(next))
+        return "next block says this one is free: header overwritten?";
+    if (!block_is_sentinel(next) &&
+        (block_size(next) < MIN_BLOCK || block_size(next) % ALIGN != 0))
+        return "next block's header is corrupt: overflow past the end of this block?";
+    if (block_prev_is_free(b)) {
+        block *prev = (block *)(void *)((char *)b - b->prev_size);
+        if (b->prev_size < MIN_BLOCK || b->prev_size % ALIGN != 0 ||
+            b->prev_size > a - h->lo || !block_is_free(prev) ||
+            block_size(prev) != b->prev_size)
+            return "previous block's footer is corrupt: underflow into this header?";
+    }
+    *out = b;
+    return NULL;
+}
+
+static void report(kheap *h, const char *what, const void *addr)
+{
+    if (h->config.panic != NULL)
+        h->config.panic(h->config.panic_ctx, what, addr);
+}
+
+static void free_locked(kheap *h, block *b)
+{
+    h->stats.in_use_bytes -= block_size(b);
+    h->stats.blocks_in_use--;
+    h->stats.frees++;
+    block_settle(h, block_merge_free(h, b));
+}
+
+/* Shrinks used block b to `need` bytes, freeing the rest when it can stand
+ * as a block. */
+static void block_shrink(kheap *h, block *b, size_t need)
+{
+    size_t size = block_size(b);
+    if (size - need < MIN_BLOCK)
+        return;
+    block *rest = (block *)(void *)((char *)b + need);
+    rest->size = size - need;
+    block_set_size(b, need);
+    h->stats.in_use_bytes -= size - need;
+    block_settle(h, block_merge_free(h, rest));
+}
+
+/* Resizes used block b to `need` bytes without moving it: into a free next
+ * block, or by growing its heap when b ends it.  False, nothing changed,
+ * when neither has room. */
+static bool block_resize_in_place(kheap *h, block *b, size_t need)
+{
+    size_t size = block_size(b);
+    if (need <= size) {
+        block_shrink(h, b, need);
+        return true;
+    }
+    block *next = block_next(b);
+    size_t next_free = block_is_free(next) ? block_size(next) : 0;
+    if (size + next_free < need) {
+        block *after = next_free != 0 ? block_next(next) : next;
+        if (!block_is_sentinel(after) ||
+            heap_grow(h, heap_of_sentinel(after), need - size - next_free) == NULL)
+            return false;
+        next = block_next(b);
+    } else {
+        index_remove(h, next);
+    }
+    block_set_size(b, size + block_size(next));
+    block_next(b)->size &= ~FLAG_PREV_FREE;
+    h->stats.in_use_bytes += block_size(next);
+    block_shrink(h, b, need);
+    if (h->stats.in_use_bytes > h->stats.peak_in_use_bytes)
+        h->stats.peak_in_use_bytes = h->stats.in_use_bytes;
+    return true;
+}
+
+/* ------------------------------------------------------------ interface */
+
+static bool config_valid(const kheap_config *c)
+{
+    size_t ps = c->provider.page_size;
+    return c->provider.map != NULL && c->provider.unmap != NULL &&
+           (c->lock == NULL) == (c->unlock == NULL) &&
+           ps >= 64 && (ps & (ps - 1)) == 0 && ps < MAX_BLOCK;
+}
+
+static size_t home_header_bytes(void)
+{
+    return align_up(sizeof(heap), alignof(struct kheap)) + sizeof(struct kheap);
+}
+
+kheap *kheap_create(const kheap_config *config)
+{
+    if (config == NULL || !config_valid(config))
+        return NULL;
+    /* Only the page geometry is needed before the instance exists. */
+    kheap geometry;
+    geometry.page_size = config->provider.page_size;
+    geometry.page_shift = fls_size(geometry.page_size);
+    size_t header = home_header_bytes();
+    size_t min_pages = pages_for(&geometry, first_payload_offset(header) + MIN_BLOCK);
+    size_t heap_pages = config->heap_pages != 0 ? config->heap_pages
+                                                : pages_for(&geometry, KHEAP_DEFAULT_HEAP_BYTES);
+    size_t max_pages = (MAX_BLOCK >> geometry.page_shift) - 1;
+    if (heap_pages > max_pages)
+        heap_pages = max_pages;
+    size_t pages = heap_pages > min_pages ? heap_pages : min_pages;
+    char *base = config->provider.map(config->provider.ctx, pages);
+    if (base == NULL && pages > min_pages) {
+        pages = min_pages;
+        base = config->provider.map(config->provider.ctx, pages);
+    }
+    if (base == NULL)
+        return NULL;
+
+    kheap *h = (kheap *)(void *)(base + align_up(sizeof(heap), alignof(struct kheap)));
+    __builtin_memset(h, 0, sizeof *h);
+    h->config = *config;
+    h->page_size = geometry.page_size;
+    h->page_shift = geometry.page_shift;
+    h->heap_pages = heap_pages;
+    h->large_threshold = config->large_threshold != 0
+                             ? config->large_threshold
+                             : (heap_pages << h->page_shift) / 4;
+    block *b = heap_setup(h, base, pages, header, HEAP_HOME);
+    h->top = h->heaps;
+    index_insert(h, b);
+    return h;
+}
+
+void kheap_destroy(kheap *h)
+{
+    if (h == NULL)
+        return;
+    kheap_provider provider = h->config.provider;
+    heap *hp = h->heaps;
+    while (hp != NULL) {
+        heap *next = hp->next;
+        hp->magic = 0;
+        provider.unmap(provider.ctx, hp, hp->pages);
+        hp = next;
+    }
+}
+
+void *kheap_alloc(kheap *h, size_t size)
+{
+    if (h == NULL)
+        return NULL;
+    uintptr_t saved = kheap_lock(h);
+    void *p = alloc_locked(h, size);
+    kheap_unlock(h, saved);
+    return p;
+}
+
+void *kheap_calloc(kheap *h, size_t n, size_t size)
+{
+    if (h == NULL)
+        return NULL;
+    size_t bytes;
+    if (__builtin_mul_overflow(n, size, &bytes)) {
+        uintptr_t saved = kheap_lock(h);
+        h->stats.failed++;
+        kheap_unlock(h, saved);
+        return NULL;
+    }
+    void *p = kheap_alloc(h, bytes);
+    if (p != NULL)
+        __builtin_memset(p, 0, bytes);
+    return p;
+}
+
+void kheap_free(kheap *h, void *p)
+{
+    if (h == NULL || p == NULL)
+        return;
+    uintptr_t saved = kheap_lock(h);
+    block *b;
+    const char *bad = block_validate(h, p, &b);
+    if (bad == NULL)
+        free_locked(h, b);
+    kheap_unlock(h, saved);
+    if (bad != NULL)
+        report(h, bad, p);
+}
+
+void *kheap_realloc(kheap *h, void *p, size_t size)
+{
+    if (h == NULL)
+        return NULL;
+    if (p == NULL)
+        return kheap_alloc(h, size);
+    if (size == 0) {
+        kheap_free(h, p);
+        return NULL;
+    }
+    uintptr_t saved = kheap_lock(h);
+    block *b;
+    const char *bad = block_validate(h, p, &b);
+    void *result = NULL;
+    if (bad == NULL) {
+        size_t need = request_block_size(size);
+        if (need != 0 && block_resize_in_place(h, b, need)) {
+            result = p;
+        } else if (need != 0 && (result = alloc_locked(h, size)) != NULL) {
+            size_t keep = block_usable(b) < size ? block_usable(b) : size;
+            __builtin_memcpy(result, p, keep);
+            free_locked(h, b);
+        } else if (need == 0) {
+            h->stats.failed++;
+        }
+    }
+    kheap_unlock(h, saved);
+    if (bad != NULL)
+        report(h, bad, p);
+    return result;
+}
+
+void *kheap_aligned_alloc(kheap *h, size_t align, size_t size)
+{
+    if (h == NULL || align == 0 || (align & (align - 1)) != 0)
+        return NULL;
+    if (align <= ALIGN)
+        return kheap_alloc(h, size);
+    uintptr_t saved = kheap_lock(h);
+    size_t need = request_block_size(size);
+    /* Room to slide the payload up to an aligned address while leaving a
+     * gap that is either nothing or a block of its own. */
+    size_t total = need + align + MIN_BLOCK;
+    bool large;
+    block *b = NULL;
+    if (need != 0 && align < MAX_BLOCK && total > need && total < MAX_BLOCK)
+        b = block_find(h, total, search_size(total), &large);
+    if (b == NULL) {
+        h->stats.failed++;
+        kheap_unlock(h, saved);
+        return NULL;
+    }
+    uintptr_t payload = (uintptr_t)block_payload(b);
+    uintptr_t aligned = align_up(payload, align);
+    if (aligned != payload && aligned - payload < MIN_BLOCK)
+        aligned = align_up(payload + MIN_BLOCK, align);
+    size_t gap = (size_t)(aligned - payload);
+    if (gap != 0) {
+        block *moved = (block *)(void *)((char *)b + gap);
+        moved->size = (block_size(b) - gap) | FLAG_FREE | FLAG_PREV_FREE;
+        moved->prev_size = gap;
+        block_set_size(b, gap);
+        index_insert(h, b);
+        b = moved;
+    }
+    block_use(h, b, need, !large);
+    kheap_unlock(h, saved);
+    return block_payload(b);
+}
+
+size_t kheap_usable_size(kheap *h, const void *p)
+{
+    if (h == NULL || p == NULL)
+        return 0;
+    uintptr_t saved = kheap_lock(h);
+    block *b;
+    const char *bad = block_validate(h, p, &b);
+    size_t usable = bad == NULL ? block_usable(b) : 0;
+    kheap_unlock(h, saved);
+    if (bad != NULL)
+        report(h, bad, p);
+    return usable;
+}

@@ -1,0 +1,187 @@
+/*
+ * kheap internals, shared by heap.c (the malloc family) and diag.c (stats,
+ * check, walk, dump).  Not part of the interface.
+ *
+ * Block format
+ * ------------
+ * A heap is a run of pages.  It starts with a struct heap (the home heap
+ * also holds the struct kheap right after it), then blocks fill it, and its
+ * last word is a sentinel header.  W is one word (sizeof(size_t)).
+ *
+ *     block *b ->  +------------------+  prev_size: the previous block's
+ *                  | prev_size        |  footer, valid only while that
+ *                  +------------------+  block is free (PREV_FREE set)
+ *                  | size | flags     |  the one header word of a block
+ *     payload  ->  +------------------+  in use; payload is KHEAP_ALIGN
+ *                  | next_free        |  aligned
+ *                  | prev_free        |  (free blocks only)
+ *                  | ...              |
+ *                  +------------------+
+ *                  | size (footer)    |  = next block's prev_size
+ *     next b   ->  +------------------+
+ *
+ * A block's size is the distance from its header word to the next block's
+ * header word, a multiple of KHEAP_ALIGN, so a block in use costs one word
+ * and its payload runs up to the next header (its usable size is size - W).
+ * The free links and the footer live in the payload and in the next block's
+ * prev_size slot, which are dead while the block is in use: that is why
+ * prev_size comes *before* the size word.  With the footer, free finds the
+ * previous block in O(1); with PREV_FREE in the next header, it knows
+ * whether the footer is valid.
+ *
+ * Flags sit in the low bits of size, free because sizes are multiples of
+ * KHEAP_ALIGN (at least 8):
+ *   FREE       the block is free and sits in the index
+ *   PREV_FREE  the block before it is free (its footer is valid)
+ *   SENTINEL   the heap's last word: size then holds the heap's byte length,
+ *              so the heap header is found from any block that ends there
+ *
+ * Free-block index: TLSF's two levels.  A size maps to a first level (its
+ * highest bit) and a second level (the next SL_LOG2 bits below it); one
+ * bitmap says which first levels have any free block, one per first level
+ * says which of its lists do.  Searching rounds the request up to the next
+ * list boundary, so any block found fits: good fit in O(1), no list walked.
+ */
+#ifndef KHEAP_HEAP_INTERNAL_H
+#define KHEAP_HEAP_INTERNAL_H
+
+#include <stdalign.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kheap.h"
+
+/* A project may put its overrides in a header of its own. */
+#ifdef KHEAP_CONFIG_HEADER
+#include KHEAP_CONFIG_HEADER
+#endif
+
+/* Second-level lists per power of two: 8 keeps the worst-case waste of a
+ * good fit under 1/8 of the request while the index stays small. */
+#ifndef KHEAP_SL_LOG2
+#define KHEAP_SL_LOG2 3
+#endif
+
+/* Blocks are smaller than 2^KHEAP_MAX_BLOCK_LOG2 bytes; requests beyond
+ * fail.  It sizes the index: small boards lower it to save RAM. */
+#ifndef KHEAP_MAX_BLOCK_LOG2
+#if SIZE_MAX > 0xffffffffu
+#define KHEAP_MAX_BLOCK_LOG2 47
+#else
+#define KHEAP_MAX_BLOCK_LOG2 31
+#endif
+#endif
+
+/* Default heap size in bytes (rounded up to whole pages). */
+#ifndef KHEAP_DEFAULT_HEAP_BYTES
+#define KHEAP_DEFAULT_HEAP_BYTES 16384u
+#endif
+
+#define W ((size_t)sizeof(size_t))
+#define ALIGN ((size_t)KHEAP_ALIGN)
+
+#define FLAG_FREE ((size_t)1)
+#define FLAG_PREV_FREE ((size_t)2)
+#define FLAG_SENTINEL ((size_t)4)
+#define FLAG_MASK ((size_t)7)
+
+#define HEAP_MAGIC ((size_t)0x6b686561u) /* "khea" */
+#define HEAP_HOME 1u                     /* holds the instance; never returned */
+#define HEAP_LARGE 2u                    /* one large request; never kept spare */
+
+typedef struct block {
+    size_t prev_size;
+    size_t size;
+    struct block *next_free;
+    struct block *prev_free;
+} block;
+
+/* The smallest block holds the header, both links and the footer. */
+#define MIN_BLOCK ((4 * W + ALIGN - 1) & ~(ALIGN - 1))
+
+#define SL_COUNT (1u << KHEAP_SL_LOG2)
+#define ALIGN_LOG2 (ALIGN == 8 ? 3 : ALIGN == 16 ? 4 : ALIGN == 32 ? 5 : 6)
+#define FL_SHIFT (KHEAP_SL_LOG2 + ALIGN_LOG2)
+#define SMALL_BLOCK ((size_t)1 << FL_SHIFT)
+#define FL_COUNT (KHEAP_MAX_BLOCK_LOG2 - FL_SHIFT + 1)
+#define MAX_BLOCK ((size_t)1 << KHEAP_MAX_BLOCK_LOG2)
+
+_Static_assert((ALIGN & (ALIGN - 1)) == 0 && ALIGN >= 8 && ALIGN <= 64,
+              "flags need 3 free low bits; ALIGN_LOG2 covers 8..64");
+_Static_assert(((size_t)1 << ALIGN_LOG2) == ALIGN, "ALIGN_LOG2 matches ALIGN");
+_Static_assert(offsetof(block, size) + W == 2 * W, "payload follows the size word");
+_Static_assert(sizeof(block) <= MIN_BLOCK + W, "a free block's links fit a minimum block");
+_Static_assert(KHEAP_SL_LOG2 >= 1 && KHEAP_SL_LOG2 <= 5, "second-level bitmap is 32 bits");
+_Static_assert(FL_COUNT >= 1 && FL_COUNT <= (int)(8 * sizeof(size_t)),
+              "first-level bitmap is one size_t");
+_Static_assert(KHEAP_MAX_BLOCK_LOG2 < 8 * sizeof(size_t), "MAX_BLOCK fits size_t");
+
+typedef struct heap {
+    size_t magic;
+    size_t pages;       /* pages held now */
+    size_t base_pages;  /* pages when mapped: trimming stops here */
+    struct heap *next;  /* the instance's heaps, newest first */
+    struct heap *prev;
+    struct kheap *owner;
+    block *first;
+    unsigned flags;     /* HEAP_HOME, HEAP_LARGE */
+} heap;
+
+struct kheap {
+    kheap_config config;
+    size_t page_size;
+    unsigned page_shift;     /* page_size == 1 << page_shift: no division on cores without it */
+    size_t heap_pages;
+    size_t large_threshold;  /* in block bytes */
+    heap *heaps;             /* every heap; the home heap is last */
+    heap *top;               /* most recent normal heap: the one grown in place */
+    heap *spare;             /* an empty heap kept for the next request, or NULL */
+    uintptr_t lo, hi;        /* bounds of every page ever held: cheap wild-pointer test */
+    kheap_stats stats;
+    size_t fl_bitmap;
+    uint32_t sl_bitmap[FL_COUNT];
+    block *lists[FL_COUNT][SL_COUNT];
+};
+
+static inline size_t block_size(const block *b) { return b->size & ~FLAG_MASK; }
+static inline bool block_is_free(const block *b) { return (b->size & FLAG_FREE) != 0; }
+static inline bool block_prev_is_free(const block *b) { return (b->size & FLAG_PREV_FREE) != 0; }
+static inline bool block_is_sentinel(const block *b) { return (b->size & FLAG_SENTINEL) != 0; }
+static inline block *block_next(const block *b) { return (block *)(void *)((char *)b + block_size(b)); }
+static inline void *block_payload(const block *b) { return (char *)b + 2 * W; }
+static inline block *block_from_payload(const void *p) { return (block *)(void *)((char *)p - 2 * W); }
+static inline size_t block_usable(const block *b) { return block_size(b) - W; }
+static inline char *heap_end(const heap *hp, size_t page_size)
+{
+    return (char *)hp + hp->pages * page_size;
+}
+/* The sentinel's block pointer: its size word is the heap's last word. */
+static inline size_t pages_for(const kheap *h, size_t bytes)
+{
+    return (bytes >> h->page_shift) + ((bytes & (h->page_size - 1)) != 0);
+}
+static inline block *heap_sentinel(const heap *hp, size_t page_size)
+{
+    return (block *)(void *)(heap_end(hp, page_size) - 2 * W);
+}
+static inline heap *heap_of_sentinel(const block *s)
+{
+    return (heap *)(void *)((char *)s + 2 * W - block_size(s));
+}
+
+/* Index position of a free block of `size` bytes. */
+void kheap_index_position(size_t size, unsigned *fl, unsigned *sl);
+
+/* Lock hooks: both set or both NULL (kheap_create checks). */
+static inline uintptr_t kheap_lock(kheap *h)
+{
+    return h->config.lock != NULL ? h->config.lock(h->config.lock_ctx) : 0;
+}
+static inline void kheap_unlock(kheap *h, uintptr_t saved)
+{
+    if (h->config.unlock != NULL)
+        h->config.unlock(h->config.lock_ctx, saved);
+}
+
+#endif
