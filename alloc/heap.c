@@ -371,9 +371,9 @@ static void block_settle(kheap *h, block *b)
     index_insert(h, b);
 }
 
-/* A free block of at least `want` bytes for a request of `need`, out of the
- * index: from the index, by growing the newest heap in place, or from a new
- * heap.  Large requests always get a heap of their own.  *large tells the
+/* A free block of at least `need` bytes, out of the index: from the index
+ * (searching from `want`, need's search_size), by growing the newest heap in
+ * place, or from a new heap.  Large requests always get a heap of their own.  *large tells the
  * caller not to split the block. */
 static block *block_find(kheap *h, size_t need, size_t want, bool *large)
 {
@@ -385,14 +385,16 @@ static block *block_find(kheap *h, size_t need, size_t want, bool *large)
     block *b = index_take(h, want);
     if (b != NULL)
         return b;
+    /* Grown or new space is used directly, not searched for: `need` is
+     * enough there, without the search's rounding up to a class. */
     if (h->top != NULL) {
         block *s = heap_sentinel(h->top, h->page_size);
         size_t tail = block_prev_is_free(s) ? s->prev_size : 0;
-        b = heap_grow(h, h->top, want > tail ? want - tail : 0);
+        b = heap_grow(h, h->top, need > tail ? need - tail : 0);
         if (b != NULL)
             return b;
     }
-    size_t min_pages = heap_pages_for(h, sizeof(heap), want);
+    size_t min_pages = heap_pages_for(h, sizeof(heap), need);
     if (min_pages == 0)
         return NULL;
     size_t pages = min_pages < h->heap_pages ? h->heap_pages : min_pages;

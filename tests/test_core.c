@@ -1,0 +1,492 @@
+/*
+ * The allocator's seed behaviours, seen from outside through stats, walk
+ * and the region's page accounting: split, coalesce, heaps given back, the
+ * spare, tail trim, growth in place, the large group, good fit, the
+ * one-word header, and kheap_check catching a broken header.
+ *
+ * Block arithmetic here restates the documented format (heap_internal.h):
+ * a block in use costs one size_t, sizes are multiples of KHEAP_ALIGN, the
+ * smallest block holds four words.
+ */
+#include "../alloc/kheap.h"
+#include "../alloc/region.h"
+#include "ktest.h"
+#include "test_support.h"
+
+#define WORD sizeof(size_t)
+#define SUB_PAGE 128u
+
+static size_t round_align(size_t v) { return (v + KHEAP_ALIGN - 1) & ~(size_t)(KHEAP_ALIGN - 1); }
+static size_t min_block(void) { return round_align(4 * WORD); }
+
+/* Block bytes a request takes. */
+static size_t block_for(size_t request)
+{
+    size_t b = round_align(request + WORD);
+    return b < min_block() ? min_block() : b;
+}
+
+static kheap_stats stats_of(kheap *h)
+{
+    kheap_stats s;
+    kheap_stats_get(h, &s);
+    return s;
+}
+
+/* An instance over its own sub-region with small pages, new heaps of
+ * heap_pages pages, and the given large threshold.  The home heap gets what
+ * the instance needs (heap_pages 1 asks for no more). */
+static bool open_core(kt_heap *t, const ktest_env *env, size_t bytes, size_t heap_pages,
+                      size_t large_threshold, bool grow)
+{
+    kt_opts o = {.bytes = bytes, .page_size = SUB_PAGE, .heap_pages = heap_pages,
+                 .large_threshold = large_threshold, .wrap = true, .no_grow = !grow};
+    return kt_open(t, env, &o);
+}
+
+/* Walk recorder: the blocks in address order of the first heap seen. */
+#define MAX_SEEN 16
+typedef struct seen {
+    size_t n;
+    const void *heap;
+    kheap_block_info b[MAX_SEEN];
+} seen;
+
+static bool record(void *ctx, const kheap_block_info *info)
+{
+    seen *s = ctx;
+    if (s->n == 0)
+        s->heap = info->heap;
+    if (info->heap != s->heap || s->n == MAX_SEEN)
+        return true;
+    s->b[s->n++] = *info;
+    return true;
+}
+
+static seen walk_home(kheap *h)
+{
+    seen s = {0};
+    kheap_walk(h, record, &s);
+    return s;
+}
+
+static void split_leaves_rest_free(const ktest_env *env)
+{
+    kt_heap t;
+    if (!open_core(&t, env, 16 * 1024, 0, 1u << 20, true))
+        return;
+    kheap_stats s0 = stats_of(t.h);
+    KT_EQ(1, s0.free_blocks);
+    void *p = kheap_alloc(t.h, 100);
+    KT_NONNULL(p);
+    kheap_stats s1 = stats_of(t.h);
+    KT_EQ(block_for(100), s1.in_use_bytes);
+    KT_EQ(s0.free_bytes - block_for(100), s1.free_bytes);
+    KT_EQ(1, s1.free_blocks);
+    seen w = walk_home(t.h);
+    KT_EQ(2, w.n);
+    KT_PTR_EQ(p, w.b[0].ptr);
+    KT_TRUE(w.b[0].in_use);
+    KT_EQ(block_for(100) - WORD, w.b[0].size);
+    KT_FALSE(w.b[1].in_use);
+    KT_EQ(s1.free_bytes - WORD, w.b[1].size);
+    KT_PTR_EQ((char *)p + block_for(100), w.b[1].ptr);
+    KT_CHECK(t.h);
+    kheap_free(t.h, p);
+    KT_EQ(s0.free_bytes, stats_of(t.h).free_bytes);
+    KT_EQ(1, stats_of(t.h).free_blocks);
+    kt_close(&t, env);
+}
+
+/* Four neighbours a, b, c, d and the free tail after them. */
+static bool four_blocks(kt_heap *t, const ktest_env *env, void *p[4])
+{
+    if (!open_core(t, env, 16 * 1024, 0, 1u << 20, true))
+        return false;
+    for (int i = 0; i < 4; i++)
+        p[i] = kheap_alloc(t->h, 40);
+    for (int i = 1; i < 4; i++)
+        KT_PTR_EQ((char *)p[i - 1] + block_for(40), p[i]);
+    return !ktest_case_failed();
+}
+
+static void coalesce_right(const ktest_env *env)
+{
+    kt_heap t;
+    void *p[4];
+    if (four_blocks(&t, env, p)) {
+        kheap_free(t.h, p[1]);
+        KT_EQ(2, stats_of(t.h).free_blocks);
+        kheap_free(t.h, p[0]);  /* merges with b on its right */
+        KT_EQ(2, stats_of(t.h).free_blocks);
+        seen w = walk_home(t.h);
+        KT_PTR_EQ(p[0], w.b[0].ptr);
+        KT_FALSE(w.b[0].in_use);
+        KT_EQ(2 * block_for(40) - WORD, w.b[0].size);
+        KT_PTR_EQ(p[2], w.b[1].ptr);
+        KT_CHECK(t.h);
+    }
+    kt_close(&t, env);
+}
+
+static void coalesce_left(const ktest_env *env)
+{
+    kt_heap t;
+    void *p[4];
+    if (four_blocks(&t, env, p)) {
+        kheap_free(t.h, p[0]);
+        kheap_free(t.h, p[1]);  /* merges with a on its left */
+        KT_EQ(2, stats_of(t.h).free_blocks);
+        seen w = walk_home(t.h);
+        KT_PTR_EQ(p[0], w.b[0].ptr);
+        KT_EQ(2 * block_for(40) - WORD, w.b[0].size);
+        KT_CHECK(t.h);
+    }
+    kt_close(&t, env);
+}
+
+static void coalesce_both(const ktest_env *env)
+{
+    kt_heap t;
+    void *p[4];
+    if (four_blocks(&t, env, p)) {
+        kheap_free(t.h, p[0]);
+        kheap_free(t.h, p[2]);
+        KT_EQ(3, stats_of(t.h).free_blocks);
+        kheap_free(t.h, p[1]);  /* a, b and c become one block */
+        KT_EQ(2, stats_of(t.h).free_blocks);
+        seen w = walk_home(t.h);
+        KT_PTR_EQ(p[0], w.b[0].ptr);
+        KT_FALSE(w.b[0].in_use);
+        KT_EQ(3 * block_for(40) - WORD, w.b[0].size);
+        KT_PTR_EQ(p[3], w.b[1].ptr);
+        KT_TRUE(w.b[1].in_use);
+        kheap_free(t.h, p[3]);  /* and with the free tail: one block again */
+        KT_EQ(1, stats_of(t.h).free_blocks);
+        KT_CHECK(t.h);
+    }
+    kt_close(&t, env);
+}
+
+static void one_word_per_block_in_use(const ktest_env *env)
+{
+    kt_heap t;
+    if (!open_core(&t, env, 16 * 1024, 0, 1u << 20, true))
+        return;
+    /* A request that fills its block exactly shows the whole overhead. */
+    size_t r = 4 * KHEAP_ALIGN - WORD;
+    char *a = kheap_alloc(t.h, r);
+    char *b = kheap_alloc(t.h, r);
+    KT_EQ(r + WORD, (size_t)(b - a));
+    KT_EQ(r, kheap_usable_size(t.h, a));
+    KT_EQ(r + WORD, stats_of(t.h).in_use_bytes / 2);
+    if (sizeof(void *) == 4 && KHEAP_ALIGN == 8)
+        KT_EQ(4, (size_t)(b - a) - r);
+    kheap_free(t.h, a);
+    kheap_free(t.h, b);
+    kt_close(&t, env);
+}
+
+/* Fills the free space of the instance's newest heap with one block. */
+static void *fill_heap(kheap *h)
+{
+    return kheap_alloc(h, stats_of(h).largest_free);
+}
+
+static void empty_heaps_go_back_but_one_spare(const ktest_env *env)
+{
+    kt_heap t;
+    if (!open_core(&t, env, 24 * 1024, 4, 1u << 20, false))
+        return;
+    void *home = fill_heap(t.h);
+    KT_NONNULL(home);
+    kheap_stats s0 = stats_of(t.h);
+    KT_EQ(1, s0.heaps);
+    void *x = kheap_alloc(t.h, 4 * SUB_PAGE - 128);  /* no room: heap 2 */
+    kheap_stats s1 = stats_of(t.h);
+    KT_EQ(2, s1.heaps);
+    KT_EQ(s0.pages + 4, s1.pages);
+    void *y = kheap_alloc(t.h, 4 * SUB_PAGE - 128);  /* heap 3 */
+    KT_EQ(3, stats_of(t.h).heaps);
+    size_t mapped = kt_mapped(&t);
+    kheap_free(t.h, x);  /* heap 2 empty: kept as the spare */
+    KT_EQ(3, stats_of(t.h).heaps);
+    KT_EQ(mapped, kt_mapped(&t));
+    kheap_free(t.h, y);  /* heap 3 empty too: goes back */
+    kheap_stats s3 = stats_of(t.h);
+    KT_EQ(2, s3.heaps);
+    KT_EQ(s1.pages, s3.pages);
+    KT_EQ(mapped - 4, kt_mapped(&t));
+    /* The spare serves the next request without the provider. */
+    size_t calls = t.fail.calls;
+    void *z = kheap_alloc(t.h, 4 * SUB_PAGE - 128);
+    KT_NONNULL(z);
+    KT_EQ(calls, t.fail.calls);
+    KT_EQ(2, stats_of(t.h).heaps);
+    kheap_free(t.h, z);
+    kheap_free(t.h, home);
+    KT_CHECK(t.h);
+    kt_close(&t, env);
+}
+
+static void large_requests_get_their_own_heap(const ktest_env *env)
+{
+    kt_heap t;
+    size_t threshold = 2 * SUB_PAGE;
+    if (!open_core(&t, env, 24 * 1024, 4, threshold, true))
+        return;
+    kheap_stats s0 = stats_of(t.h);
+    size_t mapped = kt_mapped(&t);
+    char *p = kheap_alloc(t.h, 3 * SUB_PAGE);
+    KT_NONNULL(p);
+    kheap_stats s1 = stats_of(t.h);
+    KT_EQ(s0.heaps + 1, s1.heaps);
+    /* Exactly the pages it needs: a header, the block, the sentinel word. */
+    KT_EQ(4, s1.pages - s0.pages);
+    KT_EQ(mapped + 4, kt_mapped(&t));
+    KT_EQ(s0.free_bytes, s1.free_bytes);
+    KT_TRUE(kheap_usable_size(t.h, p) >= 3 * SUB_PAGE);
+    ktest_fill(p, 3 * SUB_PAGE, 7);
+    KT_TRUE(ktest_verify(p, 3 * SUB_PAGE, 7));
+    kheap_free(t.h, p);  /* straight back, never the spare */
+    kheap_stats s2 = stats_of(t.h);
+    KT_EQ(s0.heaps, s2.heaps);
+    KT_EQ(s0.pages, s2.pages);
+    KT_EQ(mapped, kt_mapped(&t));
+    KT_CHECK(t.h);
+    kt_close(&t, env);
+}
+
+/* Two instances on one sub-region: the first one's home heap sits at the
+ * top, the second's right below it.  Destroying the first leaves free pages
+ * above the second, so its heap can grow in place. */
+typedef struct grow_setup {
+    kt_heap t;
+    kheap *h;
+    size_t mapped0;
+    kheap_stats s0;
+} grow_setup;
+
+static bool open_growable(grow_setup *g, const ktest_env *env, bool grow)
+{
+    if (!open_core(&g->t, env, 32 * 1024, 1, 1u << 20, grow))
+        return false;
+    g->h = kheap_create(&g->t.config);
+    KT_NONNULL(g->h);
+    if (g->h == NULL)
+        return false;
+    kheap_destroy(g->t.h);
+    g->t.h = NULL;
+    g->mapped0 = kt_mapped(&g->t);
+    g->s0 = stats_of(g->h);
+    return true;
+}
+
+static void close_growable(grow_setup *g, const ktest_env *env)
+{
+    kheap_destroy(g->h);
+    kt_close(&g->t, env);
+}
+
+static void heap_grows_in_place_and_trims_back(const ktest_env *env)
+{
+    grow_setup g;
+    if (open_growable(&g, env, true)) {
+        size_t want = g.s0.largest_free + 3 * SUB_PAGE;
+        char *p = kheap_alloc(g.h, want);
+        KT_NONNULL(p);
+        kheap_stats s1 = stats_of(g.h);
+        KT_EQ(1, s1.heaps);  /* no new heap: the home heap grew */
+        KT_EQ(g.s0.pages + 3, s1.pages);
+        KT_EQ(g.mapped0 + 3, kt_mapped(&g.t));
+        KT_CHECK(g.h);
+        kheap_free(g.h, p);  /* the grown pages go back */
+        kheap_stats s2 = stats_of(g.h);
+        KT_EQ(g.s0.pages, s2.pages);
+        KT_EQ(g.mapped0, kt_mapped(&g.t));
+        KT_EQ(g.s0.free_bytes, s2.free_bytes);
+        KT_CHECK(g.h);
+    }
+    close_growable(&g, env);
+}
+
+static void without_grow_a_new_heap_is_mapped(const ktest_env *env)
+{
+    grow_setup g;
+    if (open_growable(&g, env, false)) {
+        char *p = kheap_alloc(g.h, g.s0.largest_free + 3 * SUB_PAGE);
+        KT_NONNULL(p);
+        KT_EQ(2, stats_of(g.h).heaps);
+        KT_TRUE(kheap_check(g.h, NULL));
+        kheap_free(g.h, p);
+    }
+    close_growable(&g, env);
+}
+
+static void realloc_grows_the_heap_under_the_last_block(const ktest_env *env)
+{
+    grow_setup g;
+    if (open_growable(&g, env, true)) {
+        char *p = fill_heap(g.h);
+        size_t n = kheap_usable_size(g.h, p);
+        ktest_fill(p, n, 11);
+        char *q = kheap_realloc(g.h, p, n + 2 * SUB_PAGE);
+        KT_PTR_EQ(p, q);
+        KT_EQ(g.s0.pages + 2, stats_of(g.h).pages);
+        KT_TRUE(ktest_verify(q, n, 11));
+        KT_CHECK(g.h);
+        q = kheap_realloc(g.h, q, n);  /* shrinking gives the pages back */
+        KT_PTR_EQ(p, q);
+        KT_EQ(g.s0.pages, stats_of(g.h).pages);
+        KT_TRUE(ktest_verify(q, n, 11));
+        kheap_free(g.h, q);
+        KT_CHECK(g.h);
+    }
+    close_growable(&g, env);
+}
+
+static void good_fit_picks_the_smallest_class_that_fits(const ktest_env *env)
+{
+    kt_heap t;
+    if (!open_core(&t, env, 16 * 1024, 0, 1u << 20, true))
+        return;
+    /* Holes of 1x, 2x and 8x the request, each fenced by a block in use. */
+    size_t r = 48;
+    void *small = kheap_alloc(t.h, r / 2), *f1 = kheap_alloc(t.h, 8);
+    void *fits = kheap_alloc(t.h, 2 * r), *f2 = kheap_alloc(t.h, 8);
+    void *big = kheap_alloc(t.h, 8 * r), *f3 = kheap_alloc(t.h, 8);
+    kheap_free(t.h, small);
+    kheap_free(t.h, fits);
+    kheap_free(t.h, big);
+    KT_PTR_EQ(fits, kheap_alloc(t.h, r));
+    KT_EQ(4, stats_of(t.h).free_blocks);  /* small, fits' rest, big, tail */
+    KT_CHECK(t.h);
+    kheap_free(t.h, fits);
+    kheap_free(t.h, f1);
+    kheap_free(t.h, f2);
+    kheap_free(t.h, f3);
+    KT_EQ(1, stats_of(t.h).free_blocks);
+    kt_close(&t, env);
+}
+
+static void aligned_gap_becomes_a_free_block(const ktest_env *env)
+{
+    kt_heap t;
+    if (!open_core(&t, env, 16 * 1024, 0, 1u << 20, true))
+        return;
+    size_t align = 4 * KHEAP_ALIGN;
+    void *first = kheap_alloc(t.h, 8);
+    /* Misalign the free space so the aligned block needs a gap. */
+    if (((uintptr_t)first + block_for(8)) % align == 0)
+        (void)kheap_alloc(t.h, 8);
+    char *p = kheap_aligned_alloc(t.h, align, 64);
+    KT_ALIGNED(p, align);
+    seen w = walk_home(t.h);
+    size_t i = 0;
+    while (i < w.n && w.b[i].ptr != p)
+        i++;
+    KT_TRUE(i > 0 && i < w.n);
+    if (i > 0 && i < w.n) {
+        KT_FALSE(w.b[i - 1].in_use);  /* the gap before it is a block of its own */
+        KT_TRUE(w.b[i - 1].size + WORD >= min_block());
+    }
+    KT_CHECK(t.h);
+    kt_close(&t, env);
+}
+
+static void check_names_a_broken_header(const ktest_env *env)
+{
+    kt_heap t;
+    if (!open_core(&t, env, 16 * 1024, 0, 1u << 20, true))
+        return;
+    char *a = kheap_alloc(t.h, 40);
+    char *b = kheap_alloc(t.h, 40);
+    KT_CHECK(t.h);
+    size_t *header = (size_t *)(void *)(b - WORD);
+    size_t saved = *header;
+    *header = saved + KHEAP_ALIGN;  /* an overflow from a into b's header */
+    const char *why = NULL;
+    KT_FALSE(kheap_check(t.h, &why));
+    KT_NONNULL(why);
+    *header = saved;
+    KT_TRUE(kheap_check(t.h, &why));
+    KT_NULL(why);
+    kheap_free(t.h, a);
+    kheap_free(t.h, b);
+    kt_close(&t, env);
+}
+
+typedef struct text_sink {
+    size_t lines, heap_lines, block_lines;
+    char line[8];
+    size_t col;
+} text_sink;
+
+static bool line_starts(const text_sink *s, const char *word)
+{
+    size_t i = 0;
+    while (word[i] != '\0' && i < s->col && s->line[i] == word[i])
+        i++;
+    return word[i] == '\0';
+}
+
+/* Counts lines by their first word as the text streams past in pieces. */
+static void sink(void *ctx, const char *text, size_t len)
+{
+    text_sink *s = ctx;
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] == '\n') {
+            s->heap_lines += line_starts(s, "heap ");
+            s->block_lines += line_starts(s, "block ");
+            s->lines++;
+            s->col = 0;
+        } else if (s->col < sizeof s->line) {
+            s->line[s->col++] = text[i];
+        }
+    }
+}
+
+static bool count_block(void *ctx, const kheap_block_info *info)
+{
+    (void)info;
+    (*(size_t *)ctx)++;
+    return true;
+}
+
+static void dump_lists_every_heap_and_block(const ktest_env *env)
+{
+    kt_heap t;
+    if (!open_core(&t, env, 24 * 1024, 4, 2 * SUB_PAGE, true))
+        return;
+    void *a = kheap_alloc(t.h, 24), *b = kheap_alloc(t.h, 300), *c = kheap_alloc(t.h, 3 * SUB_PAGE);
+    kheap_free(t.h, a);
+    size_t blocks = 0;
+    kheap_walk(t.h, count_block, &blocks);
+    text_sink s = {0};
+    kheap_dump(t.h, sink, &s);
+    KT_EQ(stats_of(t.h).heaps, s.heap_lines);
+    KT_EQ(blocks, s.block_lines);
+    KT_EQ(s.heap_lines + s.block_lines + 3, s.lines);  /* begin, stats, end */
+    kheap_free(t.h, b);
+    kheap_free(t.h, c);
+    kt_close(&t, env);
+}
+
+static const ktest_case cases[] = {
+    {"core: split leaves the rest of a block free", split_leaves_rest_free},
+    {"core: free coalesces with the block on its right", coalesce_right},
+    {"core: free coalesces with the block on its left", coalesce_left},
+    {"core: free coalesces with both neighbours", coalesce_both},
+    {"core: a block in use costs one word", one_word_per_block_in_use},
+    {"core: empty heaps go back to the provider but one spare", empty_heaps_go_back_but_one_spare},
+    {"core: large requests get a heap of their own, returned on free", large_requests_get_their_own_heap},
+    {"core: a heap grows in place and trims its tail back", heap_grows_in_place_and_trims_back},
+    {"core: without grow a new heap is mapped", without_grow_a_new_heap_is_mapped},
+    {"core: realloc grows the heap under the last block", realloc_grows_the_heap_under_the_last_block},
+    {"core: good fit takes the smallest size class that fits", good_fit_picks_the_smallest_class_that_fits},
+    {"core: an aligned block's gap becomes a free block", aligned_gap_becomes_a_free_block},
+    {"core: check names a broken header", check_names_a_broken_header},
+    {"core: dump lists every heap and block", dump_lists_every_heap_and_block},
+};
+
+const ktest_group tests_core = {cases, sizeof cases / sizeof cases[0]};
