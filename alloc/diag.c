@@ -5,28 +5,20 @@
  */
 #include "heap_internal.h"
 
+/* The largest request that succeeds without the provider: the head of the
+ * highest non-empty class.  A request up to it either searches into that
+ * class or, being of that class itself, gets its head probed (heap.c). */
 static size_t largest_free(const kheap *h)
 {
     if (h->fl_bitmap == 0)
         return 0;
-    unsigned fl = 0, sl = 0;
-    for (unsigned f = FL_COUNT; f-- > 0;) {
-        if (h->fl_bitmap & ((size_t)1 << f)) {
-            fl = f;
-            break;
-        }
-    }
-    for (unsigned s = SL_COUNT; s-- > 0;) {
-        if (h->sl_bitmap[fl] & ((uint32_t)1 << s)) {
-            sl = s;
-            break;
-        }
-    }
-    size_t best = 0;
-    for (const block *b = h->lists[fl][sl]; b != NULL; b = b->next_free)
-        if (block_size(b) > best)
-            best = block_size(b);
-    return best - W;
+    unsigned fl = FL_COUNT - 1;
+    while (!(h->fl_bitmap & ((size_t)1 << fl)))
+        fl--;
+    unsigned sl = SL_COUNT - 1;
+    while (!(h->sl_bitmap[fl] & ((uint32_t)1 << sl)))
+        sl--;
+    return block_usable(h->lists[fl][sl]);
 }
 
 void kheap_stats_get(kheap *h, kheap_stats *stats)

@@ -129,6 +129,20 @@ static block *index_take(kheap *h, size_t want)
     return b;
 }
 
+/* The head of need's own class when it fits: the one block of that class
+ * worth a look before asking the provider (one probe, still O(1)).  It is
+ * what makes stats.largest_free exact. */
+static block *index_take_head(kheap *h, size_t need)
+{
+    unsigned fl, sl;
+    kheap_index_position(need, &fl, &sl);
+    block *b = h->lists[fl][sl];
+    if (b == NULL || block_size(b) < need)
+        return NULL;
+    index_remove(h, b);
+    return b;
+}
+
 /* ------------------------------------------------------------ blocks */
 
 static void block_set_size(block *b, size_t size) { b->size = size | (b->size & FLAG_MASK); }
@@ -372,19 +386,24 @@ static void block_settle(kheap *h, block *b)
 }
 
 /* A free block of at least `need` bytes, out of the index: from the index
- * (searching from `want`, need's search_size), by growing the newest heap in
- * place, or from a new heap.  Large requests always get a heap of their own.  *large tells the
- * caller not to split the block. */
+ * (searching from `want`, need's search_size), else for a large request a
+ * heap of its own (*large set: the caller does not split it), else by
+ * growing the newest heap in place or from a new heap. */
 static block *block_find(kheap *h, size_t need, size_t want, bool *large)
 {
-    *large = need >= h->large_threshold;
-    if (*large) {
-        size_t pages = heap_pages_for(h, sizeof(heap), need);
-        return pages == 0 ? NULL : heap_map(h, pages, HEAP_LARGE);
-    }
+    /* Free space that fits is used first, whatever the size: mapping a heap
+     * beside it would only grow the footprint. */
+    *large = false;
     block *b = index_take(h, want);
+    if (b == NULL)
+        b = index_take_head(h, need);
     if (b != NULL)
         return b;
+    if (need >= h->large_threshold) {
+        size_t pages = heap_pages_for(h, sizeof(heap), need);
+        *large = true;
+        return pages == 0 ? NULL : heap_map(h, pages, HEAP_LARGE);
+    }
     /* Grown or new space is used directly, not searched for: `need` is
      * enough there, without the search's rounding up to a class. */
     if (h->top != NULL) {
@@ -656,8 +675,14 @@ void *kheap_realloc(kheap *h, void *p, size_t size)
 
 void *kheap_aligned_alloc(kheap *h, size_t align, size_t size)
 {
-    if (h == NULL || align == 0 || (align & (align - 1)) != 0)
+    if (h == NULL)
         return NULL;
+    if (align == 0 || (align & (align - 1)) != 0) {
+        uintptr_t saved = kheap_lock(h);
+        h->stats.failed++;
+        kheap_unlock(h, saved);
+        return NULL;
+    }
     if (align <= ALIGN)
         return kheap_alloc(h, size);
     uintptr_t saved = kheap_lock(h);

@@ -54,7 +54,7 @@ typedef struct kheap_stats {
     size_t peak_in_use_bytes; /* highest in_use_bytes so far */
     size_t blocks_in_use;
     size_t free_blocks;
-    size_t largest_free;      /* usable bytes of the largest free block */
+    size_t largest_free;      /* largest request that succeeds without the provider */
     size_t pages;             /* pages held from the provider */
     size_t peak_pages;
     size_t heaps;
@@ -117,8 +117,7 @@ void kheap_free(kheap *heap, void *ptr);
  * Constant time. */
 size_t kheap_usable_size(kheap *heap, const void *ptr);
 
-/* Fills *stats.  Constant time but for largest_free, which walks the list
- * of the largest size class: O(free blocks in that class). */
+/* Fills *stats.  Constant time. */
 void kheap_stats_get(kheap *heap, kheap_stats *stats);
 
 /* Walks every heap, block and free list and checks every invariant.  Returns
