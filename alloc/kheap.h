@@ -40,11 +40,12 @@ typedef struct kheap_config {
     /* Optional; without it misuse is ignored after detection. */
     kheap_panic_fn panic;
     void *panic_ctx;
-    /* Pages a new heap gets at least; 0 picks a default (16 KiB worth). */
+    /* Pages a new heap gets at least; 0 picks a default (16 KiB worth).
+     * When the provider cannot give that many, a heap gets just enough. */
     size_t heap_pages;
-    /* Requests of at least this many bytes get a heap of their own that goes
-     * back to the provider on free; 0 picks a default (a quarter of a default
-     * heap). */
+    /* Requests of at least this many bytes that no free block fits get a
+     * heap of their own that goes back to the provider on free; 0 picks a
+     * default (a quarter of a default heap). */
     size_t large_threshold;
 } kheap_config;
 
@@ -60,13 +61,15 @@ typedef struct kheap_stats {
     size_t heaps;
     size_t allocs;            /* blocks handed out, realloc moves included */
     size_t frees;             /* blocks freed, realloc moves included */
-    size_t failed;            /* requests answered with NULL */
+    size_t failed;            /* requests that could not be met (NULL answers;
+                                 not realloc(p, 0), not misuse) */
 } kheap_stats;
 
 typedef struct kheap_block_info {
     const void *heap;  /* start of the heap holding the block */
     void *ptr;         /* the payload (what alloc returned, for a block in use) */
-    size_t size;       /* usable payload bytes */
+    size_t size;       /* bytes from ptr to the next block's header: usable
+                          size in use, what an alloc could get when free */
     bool in_use;
 } kheap_block_info;
 
@@ -82,7 +85,8 @@ typedef void (*kheap_out_fn)(void *ctx, const char *text, size_t len);
 kheap *kheap_create(const kheap_config *config);
 
 /* Gives every page back to the provider; every pointer from the instance
- * becomes invalid.  NULL is ignored.  O(heaps). */
+ * becomes invalid.  NULL is ignored.  Not locked: nothing else may use the
+ * instance any more.  O(heaps). */
 void kheap_destroy(kheap *heap);
 
 /* Returns a block of at least `size` usable bytes aligned to KHEAP_ALIGN;
@@ -109,8 +113,11 @@ void *kheap_realloc(kheap *heap, void *ptr, size_t size);
 void *kheap_aligned_alloc(kheap *heap, size_t align, size_t size);
 
 /* Frees a block.  NULL is ignored.  A double free or a pointer that is not a
- * live block of this instance goes to the panic hook and changes nothing.
- * Constant time unless it gives pages back. */
+ * live block of this instance goes to the panic hook and changes nothing:
+ * detected by O(1) tests of the pointer (alignment, the instance's address
+ * range) and of the header and its neighbours, so a wild pointer whose
+ * bytes happen to look like a live block can pass.  Constant time unless it
+ * gives pages back. */
 void kheap_free(kheap *heap, void *ptr);
 
 /* Usable bytes of a live block (at least what was asked for); 0 for NULL.

@@ -188,6 +188,8 @@ static size_t env_pages_for(const ktest_env *env, size_t bytes)
 kheap_region *ktest_subregion(const ktest_env *env, size_t bytes, size_t page_size)
 {
     kheap_provider p = kheap_region_provider(env->region);
+    if (page_size > p.page_size)
+        return NULL;
     size_t pages = env_pages_for(env, bytes);
     char *run = p.map(p.ctx, pages);
     if (run == NULL)

@@ -73,7 +73,8 @@ uint32_t ktest_rand(uint32_t *state);
 /* A region of its own for a test: maps ceil(bytes / env page) pages from
  * env->region and lays a region of `page_size` pages over them (the region
  * header sits at the run's start, so the returned pointer is the run).
- * NULL when env->region has no such run. */
+ * page_size may not exceed env->region's (a larger one would move the
+ * region's start off the run's).  NULL when it does or there is no run. */
 kheap_region *ktest_subregion(const ktest_env *env, size_t bytes, size_t page_size);
 /* Gives the sub-region's run back to env->region. */
 void ktest_subregion_release(const ktest_env *env, kheap_region *sub, size_t bytes);

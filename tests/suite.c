@@ -4,10 +4,12 @@
 extern const ktest_group tests_region;
 extern const ktest_group tests_api;
 extern const ktest_group tests_core;
+extern const ktest_group tests_stress;
 
 const ktest_group *const ktest_suite[] = {
     &tests_region,
     &tests_api,
     &tests_core,
+    &tests_stress,
 };
 const size_t ktest_suite_count = sizeof ktest_suite / sizeof ktest_suite[0];
