@@ -1,0 +1,20 @@
+# mps2-an386: ARM MPS2 FPGA image AN386 with a cortex-m4 (QEMU -M mps2-an386).
+#
+# Memory map (linker/mps2-an386/memory.ld): QEMU hw/arm/mps2.c, memory map comment
+# and mps2_common_init: ZBT SSRAM1 4 MiB at 0x00000000 (the image: vectors,
+# code, .data load), ZBT SSRAM 2&3 4 MiB at 0x20000000 (stack, data, heap).
+# UART0 is a CMSDK APB UART at 0x40004000 (mps2.c uartbase[]; Application
+# Note AN386).
+BOARD_CPU        := cortex-m4
+BOARD_ARCH       := m
+# Soft float: the kernel never touches the FPU, so CPACR can stay off.
+BOARD_CPU_FLAGS  := -mcpu=cortex-m4 -mthumb -mfloat-abi=soft
+BOARD_UART       := cmsdk
+BOARD_UART_BASE  := 0x40004000
+BOARD_RAM        := 4 MiB @ 0x20000000
+BOARD_PAGE_SIZE  := 4096
+BOARD_STACK_SIZE := 8192
+BOARD_QEMU       := -M mps2-an386
+BOARD_STRESS_OPS := 100000
+BOARD_TIMEOUT    := 30
+BOARD_CFLAGS     :=

@@ -1,0 +1,112 @@
+/*
+ * The test kernel: the tests/ suite on a board, over serial.
+ *
+ * Banner, a region over the linker's [__heap_start, __heap_end), the suite
+ * (ktest prints "ok N"/"not ok N" and "N passed, M failed"), then a check
+ * that every page came back.  The exit status is 0 iff nothing failed and
+ * nothing leaked; tests/run_boards.sh reads both.
+ */
+#include "board.h"
+#include "console.h"
+#include "selftest.h"
+
+#include <stdbool.h>
+
+#include "../alloc/region.h"
+#include "../tests/ktest.h"
+
+/* Written over the unused stack at start; what is left of it at the end
+ * bounds how deep the run went (boards with 16 KiB of RAM care). */
+#define STACK_PAINT 0x5a5aa5a5u
+/* Left unpainted below the current SP: the painting code's own frame. */
+#define STACK_PAINT_MARGIN 64u
+
+static uint32_t *stack_pointer(void)
+{
+    uint32_t *sp;
+    __asm__ volatile("mov %0, sp" : "=r"(sp));
+    return sp;
+}
+
+static void stack_paint(void)
+{
+    uint32_t *limit = stack_pointer() - STACK_PAINT_MARGIN / sizeof(uint32_t);
+    for (volatile uint32_t *p = (uint32_t *)(void *)__stack_bottom; p < limit; p++)
+        *p = STACK_PAINT;
+}
+
+static size_t stack_used(void)
+{
+    const uint32_t *p = (const uint32_t *)(const void *)__stack_bottom;
+    while (p < (const uint32_t *)(const void *)__stack_top && *p == STACK_PAINT)
+        p++;
+    return (size_t)(__stack_top - (const char *)p);
+}
+
+static void banner(void)
+{
+    size_t heap_bytes = (size_t)(__heap_end - __heap_start);
+    kprintf("kheap test kernel: board %s, cpu %s\n", BOARD_NAME, BOARD_CPU);
+    kprintf("kernel: heap region %p-%p, %zu KiB, page size %u, %zu pages\n",
+            (void *)__heap_start, (void *)__heap_end, heap_bytes / 1024,
+            (unsigned)BOARD_PAGE_SIZE, heap_bytes / BOARD_PAGE_SIZE);
+    kprintf("kernel: stack %p-%p (%zu bytes), stress ops %lu\n", (void *)__stack_bottom,
+            (void *)__stack_top, (size_t)(__stack_top - __stack_bottom),
+            (unsigned long)BOARD_STRESS_OPS);
+}
+
+static void print_usage(const char *when, const kheap_region_usage *u)
+{
+    kprintf("kernel: pages %s: total %zu, meta %zu, mapped %zu, brk %zu, free %zu, "
+            "largest free run %zu\n", when, u->pages_total, u->pages_meta,
+            u->pages_mapped, u->pages_brk, u->pages_free, u->largest_free_run);
+}
+
+/* True iff the suite gave every page back: nothing mapped, break at 0. */
+static bool pages_all_back(const kheap_region *region)
+{
+    kheap_region_usage u;
+    kheap_region_usage_get(region, &u);
+    print_usage("after", &u);
+    if (u.pages_mapped == 0 && u.pages_brk == 0)
+        return true;
+    kprintf("kernel: FAIL: pages not given back: %zu mapped, %zu brk\n",
+            u.pages_mapped, u.pages_brk);
+    return false;
+}
+
+static size_t run_suite(kheap_region *region)
+{
+    const ktest_env env = {
+        .region = region,
+        .stress_ops = BOARD_STRESS_OPS,
+        .write = console_write,
+        .os_provider = NULL,
+        .name = BOARD_NAME,
+    };
+    return ktest_run_filtered(&env, ktest_suite, ktest_suite_count, NULL);
+}
+
+_Noreturn void kernel_main(void)
+{
+    stack_paint();
+    uart_init();
+    arch_init();
+    banner();
+    kheap_region *region = kheap_region_init(__heap_start, __heap_end, BOARD_PAGE_SIZE);
+    if (region == NULL) {
+        kputs("kernel: FAIL: kheap_region_init refused the heap region\n");
+        board_exit(EXIT_SETUP_FAILED);
+    }
+    kheap_region_usage before;
+    kheap_region_usage_get(region, &before);
+    print_usage("before", &before);
+    selftest_run();
+    size_t failed = run_suite(region);
+    bool back = pages_all_back(region);
+    kprintf("kernel: stack used %zu of %zu bytes\n", stack_used(),
+            (size_t)(__stack_top - __stack_bottom));
+    int status = failed == 0 && back ? EXIT_PASS : EXIT_TESTS_FAILED;
+    kprintf("kernel: exit %d\n", status);
+    board_exit(status);
+}

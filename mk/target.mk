@@ -1,0 +1,152 @@
+# The test kernel on QEMU boards.  Included by the top-level Makefile.
+#
+#   make [BOARD=b]              build/<b>/kernel.elf
+#   make run [BOARD=b]          boot it; the exit status is the kernel's
+#   make list                   the boards
+#   make test-boards            every board, under a timeout, one line each
+#   make test-runner-selfcheck  a faulting and a hanging kernel must fail
+#
+# boards/<b>/board.mk holds the board's CPU, UART, page size, QEMU command
+# and where its memory map comes from; linker/<b>/memory.ld its MEMORY.
+
+BOARDS := $(sort $(patsubst boards/%/board.mk,%,$(wildcard boards/*/board.mk)))
+ifeq ($(filter $(BOARD),$(BOARDS)),)
+$(error unknown BOARD '$(BOARD)'; known boards: $(BOARDS))
+endif
+include boards/$(BOARD)/board.mk
+
+QEMU := qemu-system-arm
+QEMU_COMMON := -nographic -semihosting-config enable=on,target=native
+TARGET_CC := arm-none-eabi-gcc
+
+# A self-check image (KERNEL_SELFTEST=fault or hang) builds beside the
+# real one, never over it.
+KERNEL_SELFTEST ?=
+KERNEL_DIR := $(BUILD)/$(BOARD)$(if $(KERNEL_SELFTEST),-selftest-$(KERNEL_SELFTEST))
+KERNEL_ELF := $(KERNEL_DIR)/kernel.elf
+
+# Only the files that see KHEAP_KERNEL_SELFTEST differ in a self-check
+# image; it links the board's other objects (build them first).
+KERNEL_SELFTEST_SRC := kernel/main.c $(if $(KERNEL_SELFTEST),kernel/selftest.c)
+KERNEL_SRC := kernel/console.c kernel/string.c kernel/crt.c \
+              kernel/semihost.c kernel/fault.c kernel/uart_$(BOARD_UART).c
+KERNEL_SRC_m := kernel/cortex_m.c
+KERNEL_SRC_a := kernel/cortex_a.c kernel/cortex_a_entry.S
+KERNEL_SHARED_SRC := $(KERNEL_SRC) $(KERNEL_SRC_$(BOARD_ARCH)) $(ALLOC_SRC) $(SUITE_SRC)
+obj_of = $(addprefix $(1)/obj/,$(addsuffix .o,$(basename $(2))))
+KERNEL_OBJ := $(call obj_of,$(KERNEL_DIR),$(KERNEL_SELFTEST_SRC)) \
+              $(call obj_of,$(BUILD)/$(BOARD),$(KERNEL_SHARED_SRC))
+
+EXC_STACK_SIZE_m := 0
+EXC_STACK_SIZE_a := 1024
+
+KERNEL_CFLAGS := -std=c11 -O2 -g $(WARN) -ffreestanding -nostdlib $(BOARD_CPU_FLAGS) \
+    -ffunction-sections -fdata-sections -fno-common \
+    -fno-unwind-tables -fno-asynchronous-unwind-tables \
+    -DBOARD_NAME='"$(BOARD)"' -DBOARD_CPU='"$(BOARD_CPU)"' \
+    -DBOARD_UART_BASE=$(BOARD_UART_BASE)u -DBOARD_PAGE_SIZE=$(BOARD_PAGE_SIZE)u \
+    -DBOARD_STRESS_OPS=$(BOARD_STRESS_OPS)ul $(BOARD_CFLAGS)
+KERNEL_LDFLAGS := -nostdlib -T linker/kernel.ld -L linker/$(BOARD) \
+    -Wl,--defsym=__page_size=$(BOARD_PAGE_SIZE) \
+    -Wl,--defsym=__stack_size=$(BOARD_STACK_SIZE) \
+    -Wl,--defsym=__exc_stack_size=$(EXC_STACK_SIZE_$(BOARD_ARCH)) \
+    -Wl,--gc-sections
+# Everything that changes how the objects come out, flags given on the
+# command line (BOARD_STRESS_OPS=..., ALLOC_SRC=...) included: the flags
+# file is rewritten only when they differ from the last build's.
+KERNEL_FLAGS_FILE := $(BUILD)/$(BOARD)/flags
+KERNEL_FLAGS := $(KERNEL_CFLAGS) $(KERNEL_LDFLAGS) $(KERNEL_SHARED_SRC)
+ifeq ($(filter list list-one clean,$(MAKECMDGOALS)),)
+ifneq ($(KERNEL_FLAGS),$(file <$(KERNEL_FLAGS_FILE)))
+$(shell mkdir -p $(dir $(KERNEL_FLAGS_FILE)))
+$(file >$(KERNEL_FLAGS_FILE),$(KERNEL_FLAGS))
+endif
+endif
+KERNEL_CONFIG := boards/$(BOARD)/board.mk mk/target.mk $(KERNEL_FLAGS_FILE)
+
+.PHONY: kernel run list test-boards test-runner-selfcheck kernels-all
+
+all: kernel
+
+kernel: $(KERNEL_ELF) $(KERNEL_DIR)/run.conf
+
+# The compiler would turn string.c's loops back into memcpy/memset calls.
+$(BUILD)/$(BOARD)/obj/kernel/string.o: KERNEL_CFLAGS += -fno-builtin -fno-tree-loop-distribute-patterns
+$(call obj_of,$(KERNEL_DIR),$(KERNEL_SELFTEST_SRC)): \
+    KERNEL_CFLAGS += $(if $(KERNEL_SELFTEST),-DKHEAP_KERNEL_SELFTEST=$(KERNEL_SELFTEST))
+
+define kernel_compile
+	@mkdir -p $(@D)
+	@echo "  $(1)      $@"
+	$(Q)$(TARGET_CC) $(KERNEL_CFLAGS) -MMD -MP -c $< -o $@
+endef
+
+$(BUILD)/$(BOARD)/obj/%.o: %.c $(KERNEL_CONFIG) | deps-target
+	$(call kernel_compile,CC)
+$(BUILD)/$(BOARD)/obj/%.o: %.S $(KERNEL_CONFIG) | deps-target
+	$(call kernel_compile,AS)
+ifneq ($(KERNEL_SELFTEST),)
+$(KERNEL_DIR)/obj/%.o: %.c $(KERNEL_CONFIG) | deps-target
+	$(call kernel_compile,CC)
+endif
+
+$(KERNEL_ELF): $(KERNEL_OBJ) linker/kernel.ld linker/$(BOARD)/memory.ld
+	@echo "  LD      $@"
+	$(Q)$(TARGET_CC) $(KERNEL_CFLAGS) $(KERNEL_LDFLAGS) -Wl,-Map=$(KERNEL_DIR)/kernel.map \
+		$(KERNEL_OBJ) -lgcc -o $@
+
+# What tests/run_boards.sh needs to boot this image, as shell assignments.
+$(KERNEL_DIR)/run.conf: $(KERNEL_CONFIG)
+	@mkdir -p $(@D)
+	$(Q)printf '%s\n' "board='$(BOARD)$(if $(KERNEL_SELFTEST), (selftest $(KERNEL_SELFTEST)))'" \
+		"image='$(KERNEL_ELF)'" \
+		"qemu='$(QEMU) $(BOARD_QEMU) $(QEMU_COMMON)'" \
+		"timeout='$(BOARD_TIMEOUT)'" > $@
+
+-include $(KERNEL_OBJ:.o=.d)
+
+run: $(KERNEL_ELF) | deps-target
+	$(Q)$(QEMU) $(BOARD_QEMU) $(QEMU_COMMON) -kernel $(KERNEL_ELF)
+
+list:
+	@printf '%-12s %-11s %-22s %s\n' board cpu ram "page size"
+	$(Q)for b in $(BOARDS); do \
+		$(MAKE) -s --no-print-directory BOARD=$$b list-one || exit 1; \
+	done
+
+.PHONY: list-one
+list-one:
+	@printf '%-12s %-11s %-22s %s%s\n' $(BOARD) $(BOARD_CPU) "$(BOARD_RAM)" $(BOARD_PAGE_SIZE) \
+		$(if $(filter $(BOARD),mps2-an385)," (default)")
+
+# ---------------------------------------------------------------- board runs
+# One sub-make per board (each includes its own board.mk); they run in
+# parallel under make -j, and take -j$(KERNEL_JOBS) themselves when the
+# top level was not given one.
+KERNEL_JOBS := $(shell nproc 2>/dev/null || echo 2)
+SUBMAKE_J = $(if $(findstring jobserver,$(MAKEFLAGS)),,-j$(KERNEL_JOBS))
+
+kernel-%: FORCE
+	$(Q)$(MAKE) --no-print-directory $(SUBMAKE_J) BOARD=$(firstword $(subst @, ,$*)) \
+		KERNEL_SELFTEST=$(word 2,$(subst @, ,$*)) kernel
+
+kernels-all: $(addprefix kernel-,$(BOARDS))
+
+test-boards: kernels-all | deps-target
+	@echo "== target suite: every board under QEMU"
+	$(Q)sh tests/run_boards.sh $(foreach b,$(BOARDS),$(BUILD)/$(b)/run.conf)
+
+# The self-check images reuse the board's objects: built one after the
+# other, never beside a build of the same board.
+SELFCHECK_BOARD := mps2-an385
+test-runner-selfcheck: kernel-$(SELFCHECK_BOARD) | deps-target
+	$(Q)$(MAKE) --no-print-directory kernel-$(SELFCHECK_BOARD)@fault
+	$(Q)$(MAKE) --no-print-directory kernel-$(SELFCHECK_BOARD)@hang
+	@echo "== runner self-check: a faulting and a hanging kernel must be failures"
+	$(Q)sh tests/run_boards_selfcheck.sh $(BUILD)/$(SELFCHECK_BOARD)-selftest-fault/run.conf \
+		$(BUILD)/$(SELFCHECK_BOARD)-selftest-hang/run.conf
+
+.PHONY: FORCE
+FORCE:
+
+TARGET_TESTS += test-boards test-runner-selfcheck

@@ -1,0 +1,41 @@
+#!/bin/sh
+# Proves tests/run_boards.sh catches what it exists to catch: a kernel that
+# faults and a kernel that hangs must both come out as failures, the fault
+# with its report shown.  Exit status 0 iff they do.
+# Usage: tests/run_boards_selfcheck.sh FAULT-RUN.CONF HANG-RUN.CONF
+set -u
+[ $# = 2 ] || { echo "usage: $0 FAULT-RUN.CONF HANG-RUN.CONF" >&2; exit 2; }
+here=$(dirname "$0")
+bad=0
+
+# expect NAME RUN.CONF TIMEOUT PATTERN...: the runner must fail and print
+# every pattern.  Its output is indented so nothing here looks like a
+# summary line.  An empty TIMEOUT keeps the board's own.
+expect() {
+    name=$1; conf=$2; limit=$3; shift 3
+    out=$(RUN_BOARDS_TIMEOUT=$limit sh "$here/run_boards.sh" "$conf" 2>&1)
+    status=$?
+    printf '%s\n' "$out" | sed 's/^/    /'
+    if [ "$status" = 0 ]; then
+        echo "not ok - runner passed the $name kernel"
+        bad=1
+        return
+    fi
+    for pattern in "$@"; do
+        if ! printf '%s\n' "$out" | grep -q -- "$pattern"; then
+            echo "not ok - runner output for the $name kernel lacks \"$pattern\""
+            bad=1
+            return
+        fi
+    done
+    echo "ok - runner reports the $name kernel as a failure"
+}
+
+# The faulting kernel keeps the board's timeout: a slow machine must not
+# turn the fault into a timeout.  The hanging one only has to outlast its
+# banner.
+expect faulting "$1" "" "FAIL: fault" "\*\*\* FAULT" "pc   0x" "CFSR" "kheap test kernel"
+expect hanging "$2" "${SELFCHECK_HANG_TIMEOUT:-3}" "FAIL: timeout" "hanging on purpose"
+
+if [ $bad = 0 ]; then echo "runner self-check: ok"; else echo "runner self-check: FAILED"; fi
+exit $bad
