@@ -47,11 +47,18 @@ $(HOST_DIR)/ktest-m32: $(HOST_SRC) $(ALLOC_HDR) $(SUITE_HDR) | deps-host
 	@echo "  CC      $@"
 	$(Q)$(CC) $(HOST_CFLAGS) -m32 -O2 $(HOST_SRC) -o $@
 
+# Every stage of `make test` leaves its output in $(RESULTS); test-summary
+# sums their "N passed, M failed" lines into the one line that ends the run.
+RESULTS := $(BUILD)/results
+SHOW_AND_LOG = 2>&1 | tee $(RESULTS)/$(1).log; exit $${PIPESTATUS[0]}
+SHELL := /bin/bash
+
 test-host: $(HOST_DIR)/ktest-asan $(HOST_DIR)/ktest-m32
+	@mkdir -p $(RESULTS)
 	@echo "== host suite, 64-bit, ASan+UBSan"
-	$(Q)$(HOST_DIR)/ktest-asan
+	$(Q)$(HOST_DIR)/ktest-asan $(call SHOW_AND_LOG,host-asan)
 	@echo "== host suite, 32-bit (-m32)"
-	$(Q)$(HOST_DIR)/ktest-m32
+	$(Q)$(HOST_DIR)/ktest-m32 $(call SHOW_AND_LOG,host-m32)
 
 # ---------------------------------------------------------------- freestanding
 # alloc/ must build with no libc for the smallest and a mid-size core and
@@ -76,13 +83,22 @@ test-freestanding: $(FS_DIR)/alloc-cortex-m0.o $(FS_DIR)/alloc-cortex-m3.o
 		echo "ok $$o: undefined: $$(arm-none-eabi-nm -u $$o | awk '{print $$2}' | tr '\n' ' ')"; \
 	done
 
-# ---------------------------------------------------------------- boards
-# The test kernel, boards and QEMU runs live in mk/target.mk.
+# ---------------------------------------------------------------- fragments
+# The test kernel, boards and QEMU runs (mk/target.mk), the host drop-in
+# malloc (mk/host.mk), the fuzzer (mk/fuzz.mk).  Each adds its checks to
+# TARGET_TESTS, DROPIN_TESTS or FUZZ_TESTS.
 -include mk/target.mk
+-include mk/host.mk
+-include mk/fuzz.mk
 
 all: $(HOST_DIR)/ktest-asan
 
-test: test-host test-freestanding $(TARGET_TESTS)
+test: test-host test-freestanding $(DROPIN_TESTS) $(FUZZ_TESTS) $(TARGET_TESTS)
+	$(Q)sh tests/summary.sh $(RESULTS)
+
+.PHONY: test-summary
+test-summary:
+	$(Q)sh tests/summary.sh $(RESULTS)
 
 clean:
 	rm -rf $(BUILD)

@@ -134,7 +134,8 @@ kernels-all: $(addprefix kernel-,$(BOARDS))
 
 test-boards: kernels-all | deps-target
 	@echo "== target suite: every board under QEMU"
-	$(Q)sh tests/run_boards.sh $(foreach b,$(BOARDS),$(BUILD)/$(b)/run.conf)
+	@mkdir -p $(RESULTS)
+	$(Q)sh tests/run_boards.sh $(foreach b,$(BOARDS),$(BUILD)/$(b)/run.conf) $(call SHOW_AND_LOG,boards)
 
 # The self-check images reuse the board's objects: built one after the
 # other, never beside a build of the same board.
