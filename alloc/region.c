@@ -332,3 +332,15 @@ void kheap_region_usage_get(const kheap_region *region, kheap_region_usage *usag
     usage->pages_free = r->pages - r->meta - r->mapped - brk_pages;
     usage->largest_free_run = largest_free_run(r);
 }
+
+char kheap_region_page_kind(const kheap_region *region, size_t index)
+{
+    const kheap_region *r = region;
+    if (!region_ok(r) || index >= r->pages)
+        return '?';
+    if (index < r->meta)
+        return 'R';
+    if (index < brk_floor(r))
+        return 'B';
+    return page_mapped(r, index) ? 'M' : 'F';
+}

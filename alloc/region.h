@@ -46,4 +46,10 @@ void *kheap_region_sbrk(kheap_region *region, intptr_t incr);
 /* Fills *usage with the current page accounting.  O(pages). */
 void kheap_region_usage_get(const kheap_region *region, kheap_region_usage *usage);
 
+/* What page `index` (0 = the region's first page) is used for: 'R' the
+ * region's own bookkeeping, 'B' under the sbrk break, 'M' handed out by
+ * map()/grow(), 'F' free; '?' for an index past the end.  O(1): the page
+ * map a heap picture draws. */
+char kheap_region_page_kind(const kheap_region *region, size_t index);
+
 #endif

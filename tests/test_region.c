@@ -838,6 +838,35 @@ static void region_os_provider(const ktest_env *env)
     KT_EQ(before.pages_mapped, st->pages_mapped);
 }
 
+/* ---------------------------------------------------------------- page kinds */
+
+static void region_page_kinds(const ktest_env *env)
+{
+    const size_t ps = 128;
+    kheap_region *r = sub_open(env, ps);
+    KT_REQUIRE(r != NULL);
+    size_t pages = usage_of(r).pages_total;
+    KT_EQ('R', kheap_region_page_kind(r, 0));
+    KT_EQ('F', kheap_region_page_kind(r, 1));
+    KT_EQ('?', kheap_region_page_kind(r, pages));
+    KT_EQ('?', kheap_region_page_kind(NULL, 0));
+    void *top = map(r, 2);
+    KT_PTR_EQ(page(r, ps, pages - 2), top);
+    KT_PTR_EQ(page(r, ps, 1), kheap_region_sbrk(r, (intptr_t)ps + 1));
+    /* The break touches pages 1 and 2; the run holds the last two. */
+    KT_EQ('B', kheap_region_page_kind(r, 1));
+    KT_EQ('B', kheap_region_page_kind(r, 2));
+    KT_EQ('F', kheap_region_page_kind(r, 3));
+    KT_EQ('F', kheap_region_page_kind(r, pages - 3));
+    KT_EQ('M', kheap_region_page_kind(r, pages - 2));
+    KT_EQ('M', kheap_region_page_kind(r, pages - 1));
+    unmap(r, top, 2);
+    KT_PTR_EQ(page(r, ps, 2) + 1, kheap_region_sbrk(r, -(intptr_t)ps - 1));
+    KT_EQ('F', kheap_region_page_kind(r, pages - 1));
+    KT_EQ('F', kheap_region_page_kind(r, 1));
+    SUB_CLOSE(env, r);
+}
+
 static const ktest_case cases[] = {
     { "region_init_rejects", region_init_rejects },
     { "region_init_rounds_inward", region_init_rounds_inward },
@@ -854,6 +883,7 @@ static const ktest_case cases[] = {
     { "region_map_above_break", region_map_above_break },
     { "region_model_random", region_model_random },
     { "region_os_provider", region_os_provider },
+    { "region_page_kinds", region_page_kinds },
 };
 
 const ktest_group tests_region = { cases, sizeof cases / sizeof cases[0] };
