@@ -85,15 +85,21 @@ test-freestanding: $(FS_DIR)/alloc-cortex-m0.o $(FS_DIR)/alloc-cortex-m3.o
 
 # ---------------------------------------------------------------- fragments
 # The test kernel, boards and QEMU runs (mk/target.mk), the host drop-in
-# malloc (mk/host.mk), the fuzzer (mk/fuzz.mk).  Each adds its checks to
-# TARGET_TESTS, DROPIN_TESTS or FUZZ_TESTS.
+# malloc (mk/host.mk), the fuzzer (mk/fuzz.mk), the newlib kernels
+# (mk/newlib.mk), the interrupt stress (mk/irqtest.mk), the heap pictures
+# and debugger (mk/heapmap.mk), the benchmark (mk/bench.mk).  Each adds its
+# checks to TARGET_TESTS, DROPIN_TESTS, FUZZ_TESTS or TOOLS_TESTS.
 -include mk/target.mk
 -include mk/host.mk
 -include mk/fuzz.mk
+-include mk/newlib.mk
+-include mk/irqtest.mk
+-include mk/heapmap.mk
+-include mk/bench.mk
 
 all: $(HOST_DIR)/ktest-asan
 
-test: test-host test-freestanding $(DROPIN_TESTS) $(FUZZ_TESTS) $(TARGET_TESTS)
+test: test-host test-freestanding $(DROPIN_TESTS) $(FUZZ_TESTS) $(TOOLS_TESTS) $(TARGET_TESTS)
 	$(Q)sh tests/summary.sh $(RESULTS)
 
 .PHONY: test-summary
