@@ -44,7 +44,7 @@ static const char *check_block(const kheap *h, const heap *hp, const block *b,
     uintptr_t end = (uintptr_t)heap_end(hp, h->page_size);
     if (size < MIN_BLOCK || size % ALIGN != 0)
         return "block size below the minimum or not a multiple of KHEAP_ALIGN";
-    if ((uintptr_t)b + size > end - 2 * W)
+    if ((uintptr_t)b + size > end - PAYLOAD_OFF)
         return "block runs past its heap's sentinel";
     if (block_prev_is_free(b) != prev_free)
         return "PREV_FREE flag disagrees with the previous block";

@@ -145,14 +145,17 @@ static block *index_take_head(kheap *h, size_t need)
 
 /* ------------------------------------------------------------ blocks */
 
-static void block_set_size(block *b, size_t size) { b->size = size | (b->size & FLAG_MASK); }
+static void block_set_size(const kheap *h, block *b, size_t size)
+{
+    hdr_set(h, b, size | (b->size & FLAG_MASK));
+}
 
 /* Block bytes for a request, or 0 when it cannot be met at all. */
 static size_t request_block_size(size_t request)
 {
-    if (request >= MAX_BLOCK - 2 * ALIGN - W)
+    if (request >= MAX_BLOCK - 2 * ALIGN - HDR)
         return 0;
-    size_t size = align_up(request + W, ALIGN);
+    size_t size = align_up(request + HDR, ALIGN);
     return size < MIN_BLOCK ? MIN_BLOCK : size;
 }
 
@@ -163,17 +166,17 @@ static block *block_merge_free(kheap *h, block *b)
     if (block_prev_is_free(b)) {
         block *prev = (block *)(void *)((char *)b - b->prev_size);
         index_remove(h, prev);
-        block_set_size(prev, block_size(prev) + block_size(b));
+        block_set_size(h, prev, block_size(prev) + block_size(b));
         b = prev;
     }
     block *next = block_next(b);
     if (block_is_free(next)) {
         index_remove(h, next);
-        block_set_size(b, block_size(b) + block_size(next));
+        block_set_size(h, b, block_size(b) + block_size(next));
         next = block_next(b);
     }
-    b->size |= FLAG_FREE;
-    next->size |= FLAG_PREV_FREE;
+    hdr_set(h, b, b->size | FLAG_FREE);
+    hdr_set(h, next, next->size | FLAG_PREV_FREE);
     next->prev_size = block_size(b);
     return b;
 }
@@ -185,14 +188,14 @@ static void block_use(kheap *h, block *b, size_t need, bool split)
     size_t size = block_size(b);
     if (split && size - need >= MIN_BLOCK) {
         block *rest = (block *)(void *)((char *)b + need);
-        rest->size = (size - need) | FLAG_FREE;
+        hdr_set(h, rest, (size - need) | FLAG_FREE);
         block *after = block_next(rest);
         after->prev_size = size - need;
-        block_set_size(b, need);
+        block_set_size(h, b, need);
         index_insert(h, rest);
     }
-    b->size &= ~FLAG_FREE;
-    block_next(b)->size &= ~FLAG_PREV_FREE;
+    hdr_set(h, b, b->size & ~FLAG_FREE);
+    hdr_set(h, block_next(b), block_next(b)->size & ~FLAG_PREV_FREE);
     h->stats.in_use_bytes += block_size(b);
     h->stats.blocks_in_use++;
     h->stats.allocs++;
@@ -217,7 +220,7 @@ static void note_pages(kheap *h, const void *start, size_t pages)
 /* Offset of the first payload in a heap whose header takes header_bytes. */
 static size_t first_payload_offset(size_t header_bytes)
 {
-    return align_up(header_bytes + W, ALIGN);
+    return align_up(header_bytes + HDR, ALIGN);
 }
 
 /* Pages for a heap whose first block must be at least `size` bytes, or 0
@@ -237,7 +240,7 @@ static block *heap_setup(kheap *h, void *base, size_t pages, size_t header_bytes
     heap *hp = base;
     size_t bytes = pages * h->page_size;
     size_t first = first_payload_offset(header_bytes);
-    block *b = (block *)(void *)((char *)base + first - 2 * W);
+    block *b = (block *)(void *)((char *)base + first - PAYLOAD_OFF);
     hp->magic = HEAP_MAGIC;
     hp->pages = pages;
     hp->base_pages = pages;
@@ -245,10 +248,10 @@ static block *heap_setup(kheap *h, void *base, size_t pages, size_t header_bytes
     hp->first = b;
     hp->flags = flags;
 
-    b->size = (bytes - first) | FLAG_FREE;
+    hdr_set(h, b, (bytes - first) | FLAG_FREE);
     block *s = heap_sentinel(hp, h->page_size);
     s->prev_size = bytes - first;
-    s->size = bytes | FLAG_SENTINEL | FLAG_PREV_FREE;
+    hdr_set(h, s, bytes | FLAG_SENTINEL | FLAG_PREV_FREE);
     hp->prev = NULL;
     hp->next = h->heaps;
     if (h->heaps != NULL)
@@ -309,16 +312,16 @@ static block *heap_grow(kheap *h, heap *hp, size_t extra)
     if (block_prev_is_free(s)) {
         b = (block *)(void *)((char *)s - s->prev_size);
         index_remove(h, b);
-        block_set_size(b, block_size(b) + pages * ps);
+        block_set_size(h, b, block_size(b) + pages * ps);
     } else {
         b = s;
-        b->size = (pages * ps) | FLAG_FREE;
+        hdr_set(h, b, (pages * ps) | FLAG_FREE);
     }
     hp->pages += pages;
     note_pages(h, end, pages);
     s = heap_sentinel(hp, ps);
     s->prev_size = block_size(b);
-    s->size = (hp->pages * ps) | FLAG_SENTINEL | FLAG_PREV_FREE;
+    hdr_set(h, s, (hp->pages * ps) | FLAG_SENTINEL | FLAG_PREV_FREE);
     return b;
 }
 
@@ -352,11 +355,11 @@ static bool heap_trim(kheap *h, heap *hp, block *b)
     if (kept == 0) {
         /* b's header word becomes the sentinel: the block before b is in
          * use, so PREV_FREE stays clear. */
-        s->size = (hp->pages * ps) | FLAG_SENTINEL | (b->size & FLAG_PREV_FREE);
+        hdr_set(h, s, (hp->pages * ps) | FLAG_SENTINEL | (b->size & FLAG_PREV_FREE));
     } else {
-        block_set_size(b, kept);
+        block_set_size(h, b, kept);
         s->prev_size = kept;
-        s->size = (hp->pages * ps) | FLAG_SENTINEL | FLAG_PREV_FREE;
+        hdr_set(h, s, (hp->pages * ps) | FLAG_SENTINEL | FLAG_PREV_FREE);
     }
     h->config.provider.unmap(h->config.provider.ctx, new_end, cut);
     return kept == 0;
@@ -447,7 +450,7 @@ static const char *block_validate(const kheap *h, const void *p, block **out)
     uintptr_t a = (uintptr_t)p;
     if (a % ALIGN != 0)
         return "misaligned pointer: not from kheap";
-    if (a < h->lo + 2 * W || a >= h->hi)
+    if (a < h->lo + PAYLOAD_OFF || a >= h->hi)
         return "pointer outside every heap of this instance";
     block *b = block_from_payload(p);
     size_t size = block_size(b);
@@ -496,8 +499,8 @@ static void block_shrink(kheap *h, block *b, size_t need)
     if (size - need < MIN_BLOCK)
         return;
     block *rest = (block *)(void *)((char *)b + need);
-    rest->size = size - need;
-    block_set_size(b, need);
+    hdr_set(h, rest, size - need);
+    block_set_size(h, b, need);
     h->stats.in_use_bytes -= size - need;
     block_settle(h, block_merge_free(h, rest));
 }
@@ -523,8 +526,8 @@ static bool block_resize_in_place(kheap *h, block *b, size_t need)
     } else {
         index_remove(h, next);
     }
-    block_set_size(b, size + block_size(next));
-    block_next(b)->size &= ~FLAG_PREV_FREE;
+    block_set_size(h, b, size + block_size(next));
+    hdr_set(h, block_next(b), block_next(b)->size & ~FLAG_PREV_FREE);
     h->stats.in_use_bytes += block_size(next);
     block_shrink(h, b, need);
     if (h->stats.in_use_bytes > h->stats.peak_in_use_bytes)
@@ -706,9 +709,9 @@ void *kheap_aligned_alloc(kheap *h, size_t align, size_t size)
     size_t gap = (size_t)(aligned - payload);
     if (gap != 0) {
         block *moved = (block *)(void *)((char *)b + gap);
-        moved->size = (block_size(b) - gap) | FLAG_FREE | FLAG_PREV_FREE;
+        hdr_set(h, moved, (block_size(b) - gap) | FLAG_FREE | FLAG_PREV_FREE);
         moved->prev_size = gap;
-        block_set_size(b, gap);
+        block_set_size(h, b, gap);
         index_insert(h, b);
         b = moved;
     }

@@ -52,10 +52,6 @@
 
 #include "kheap.h"
 
-/* A project may put its overrides in a header of its own. */
-#ifdef KHEAP_CONFIG_HEADER
-#include KHEAP_CONFIG_HEADER
-#endif
 
 /* Second-level lists per power of two: 8 keeps the worst-case waste of a
  * good fit under 1/8 of the request while the index stays small. */
@@ -92,13 +88,21 @@
 
 typedef struct block {
     size_t prev_size;
+#if KHEAP_HARDEN
+    size_t check;  /* size ^ secret ^ address: an overwritten header shows */
+#endif
     size_t size;
     struct block *next_free;
     struct block *prev_free;
 } block;
 
+/* From a block to its payload; the header a block in use pays for (the size
+ * word, and the check word in the full tier). */
+#define PAYLOAD_OFF (offsetof(block, next_free))
+#define HDR (PAYLOAD_OFF - W)
+
 /* The smallest block holds the header, both links and the footer. */
-#define MIN_BLOCK ((4 * W + ALIGN - 1) & ~(ALIGN - 1))
+#define MIN_BLOCK ((PAYLOAD_OFF + 2 * W + ALIGN - 1) & ~(ALIGN - 1))
 
 #define SL_COUNT (1u << KHEAP_SL_LOG2)
 #define ALIGN_LOG2 (ALIGN == 8 ? 3 : ALIGN == 16 ? 4 : ALIGN == 32 ? 5 : 6)
@@ -110,7 +114,8 @@ typedef struct block {
 _Static_assert((ALIGN & (ALIGN - 1)) == 0 && ALIGN >= 8 && ALIGN <= 64,
               "flags need 3 free low bits; ALIGN_LOG2 covers 8..64");
 _Static_assert(((size_t)1 << ALIGN_LOG2) == ALIGN, "ALIGN_LOG2 matches ALIGN");
-_Static_assert(offsetof(block, size) + W == 2 * W, "payload follows the size word");
+_Static_assert(offsetof(block, size) + W == PAYLOAD_OFF, "payload follows the size word");
+_Static_assert(HDR == W * (1 + KHEAP_HARDEN), "a block in use costs one word, two in the full tier");
 _Static_assert(sizeof(block) <= MIN_BLOCK + W, "a free block's links fit a minimum block");
 _Static_assert(KHEAP_SL_LOG2 >= 1 && KHEAP_SL_LOG2 <= 5, "second-level bitmap is 32 bits");
 _Static_assert(FL_COUNT >= 1 && FL_COUNT <= (int)(8 * sizeof(size_t)),
@@ -138,6 +143,7 @@ struct kheap {
     heap *top;               /* most recent normal heap: the one grown in place */
     heap *spare;             /* an empty heap kept for the next request, or NULL */
     uintptr_t lo, hi;        /* bounds of every page ever held: cheap wild-pointer test */
+    uintptr_t secret;        /* full tier: mixed into header checks and free links */
     kheap_stats stats;
     size_t fl_bitmap;
     uint32_t sl_bitmap[FL_COUNT];
@@ -149,9 +155,9 @@ static inline bool block_is_free(const block *b) { return (b->size & FLAG_FREE) 
 static inline bool block_prev_is_free(const block *b) { return (b->size & FLAG_PREV_FREE) != 0; }
 static inline bool block_is_sentinel(const block *b) { return (b->size & FLAG_SENTINEL) != 0; }
 static inline block *block_next(const block *b) { return (block *)(void *)((char *)b + block_size(b)); }
-static inline void *block_payload(const block *b) { return (char *)b + 2 * W; }
-static inline block *block_from_payload(const void *p) { return (block *)(void *)((char *)p - 2 * W); }
-static inline size_t block_usable(const block *b) { return block_size(b) - W; }
+static inline void *block_payload(const block *b) { return (char *)b + PAYLOAD_OFF; }
+static inline block *block_from_payload(const void *p) { return (block *)(void *)((char *)p - PAYLOAD_OFF); }
+static inline size_t block_usable(const block *b) { return block_size(b) - HDR; }
 static inline char *heap_end(const heap *hp, size_t page_size)
 {
     return (char *)hp + hp->pages * page_size;
@@ -163,12 +169,42 @@ static inline size_t pages_for(const kheap *h, size_t bytes)
 }
 static inline block *heap_sentinel(const heap *hp, size_t page_size)
 {
-    return (block *)(void *)(heap_end(hp, page_size) - 2 * W);
+    return (block *)(void *)(heap_end(hp, page_size) - PAYLOAD_OFF);
 }
 static inline heap *heap_of_sentinel(const block *s)
 {
-    return (heap *)(void *)((char *)s + 2 * W - block_size(s));
+    return (heap *)(void *)((char *)s + PAYLOAD_OFF - block_size(s));
 }
+
+/* Every write of a header goes through hdr_set, so the full tier's check
+ * word can never lag behind the size word it vouches for. */
+#if KHEAP_HARDEN
+static inline size_t hdr_check_of(const kheap *h, const block *b, size_t v)
+{
+    return v ^ h->secret ^ (uintptr_t)b;
+}
+static inline void hdr_set(const kheap *h, block *b, size_t v)
+{
+    b->size = v;
+    b->check = hdr_check_of(h, b, v);
+}
+static inline bool hdr_ok(const kheap *h, const block *b)
+{
+    return b->check == hdr_check_of(h, b, b->size);
+}
+#else
+static inline void hdr_set(const kheap *h, block *b, size_t v)
+{
+    (void)h;
+    b->size = v;
+}
+static inline bool hdr_ok(const kheap *h, const block *b)
+{
+    (void)h;
+    (void)b;
+    return true;
+}
+#endif
 
 /* Index position of a free block of `size` bytes. */
 void kheap_index_position(size_t size, unsigned *fl, unsigned *sl);

@@ -20,8 +20,24 @@
 
 #include "page.h"
 
+/* A project may put its compile-time settings in a header of its own. */
+#ifdef KHEAP_CONFIG_HEADER
+#include KHEAP_CONFIG_HEADER
+#endif
+
+/* Misuse detection, chosen at compile time.  0, basic: cheap checks of the
+ * pointer and the headers around it, always on.  1, full: also a check word
+ * in every header and safe-linked free lists, both keyed by a per-instance
+ * secret, and freed memory poisoned and verified when handed out again. */
+#ifndef KHEAP_HARDEN
+#define KHEAP_HARDEN 0
+#endif
+
 /* Every pointer kheap returns is aligned to this. */
 #define KHEAP_ALIGN (alignof(max_align_t))
+
+/* Header bytes a block in use costs: one word, two in the full tier. */
+#define KHEAP_BLOCK_OVERHEAD (sizeof(size_t) * (1 + KHEAP_HARDEN))
 
 typedef struct kheap kheap;
 
