@@ -1,0 +1,78 @@
+# The host drop-in malloc.  Included by the top-level Makefile.
+#
+#   make host          build/host/libkheap.so and build/host/libkheap.a
+#   make test-dropin   unmodified programs under LD_PRELOAD, a thread and
+#                      fork stress, the errno contracts, misuse detection
+#
+# The library exports only the malloc family (-fvisibility=hidden, the glue
+# marks its exports); alloc/ goes in unchanged.
+
+.PHONY: host test-dropin
+
+DROPIN_DIR := $(HOST_DIR)
+DROPIN_OBJ_DIR := $(DROPIN_DIR)/dropin-obj
+DROPIN_SRC := $(ALLOC_SRC) host/malloc_glue.c host/mmap_provider.c
+DROPIN_HDR := $(ALLOC_HDR) $(wildcard host/*.h)
+DROPIN_OBJ := $(addprefix $(DROPIN_OBJ_DIR)/,$(addsuffix .o,$(basename $(DROPIN_SRC))))
+# -fno-builtin: the compiler must not treat our own malloc and free as the
+# library's (and, say, fold a malloc + memset into a call to calloc).
+DROPIN_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -O2 -g $(WARN) -fvisibility=hidden \
+                 -fno-builtin-malloc -fno-builtin-calloc -fno-builtin-realloc \
+                 -fno-builtin-free -pthread
+DROPIN_SO := $(DROPIN_DIR)/libkheap.so
+DROPIN_A := $(DROPIN_DIR)/libkheap.a
+DROPIN_EXPORTS := malloc free calloc realloc reallocarray aligned_alloc posix_memalign \
+                  memalign valloc pvalloc malloc_usable_size
+
+# Test programs: dropin-threads and dropin-api are built against the static
+# archive, so they also prove that linking libkheap.a replaces malloc;
+# dropin-threads-preload and dropin-misuse are plain and run under the
+# preload.
+DROPIN_TEST_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g $(WARN) -fno-builtin -pthread
+DROPIN_TEST_BINS := $(DROPIN_DIR)/dropin-threads $(DROPIN_DIR)/dropin-threads-preload \
+                    $(DROPIN_DIR)/dropin-api $(DROPIN_DIR)/dropin-misuse
+
+host: $(DROPIN_SO) $(DROPIN_A)
+
+$(DROPIN_OBJ_DIR)/%.o: %.c $(DROPIN_HDR) | deps-host
+	@mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(DROPIN_CFLAGS) -c $< -o $@
+
+$(DROPIN_SO): $(DROPIN_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CC) -shared -pthread -Wl,-z,defs -Wl,-soname,libkheap.so $^ -o $@
+	$(Q)missing=""; for s in $(DROPIN_EXPORTS); do \
+		nm -D --defined-only $@ | awk '{print $$3}' | grep -qx "$$s" || missing="$$missing $$s"; \
+	done; \
+	if [ -n "$$missing" ]; then echo "$@: not exported:$$missing"; rm -f $@; exit 1; fi
+
+$(DROPIN_A): $(DROPIN_OBJ)
+	@echo "  AR      $@"
+	$(Q)rm -f $@
+	$(Q)$(AR) rcs $@ $^
+
+$(DROPIN_DIR)/dropin-threads: tests/dropin/threads.c $(DROPIN_A) host/kheap_dropin.h
+	@echo "  CC      $@"
+	$(Q)$(CC) $(DROPIN_TEST_CFLAGS) -DDROPIN_STATIC=1 $< $(DROPIN_A) -o $@
+
+$(DROPIN_DIR)/dropin-threads-preload: tests/dropin/threads.c host/kheap_dropin.h
+	@mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(DROPIN_TEST_CFLAGS) $< -o $@
+
+$(DROPIN_DIR)/dropin-api: tests/dropin/api.c $(DROPIN_A) host/kheap_dropin.h
+	@echo "  CC      $@"
+	$(Q)$(CC) $(DROPIN_TEST_CFLAGS) $< $(DROPIN_A) -o $@
+
+$(DROPIN_DIR)/dropin-misuse: tests/dropin/misuse.c
+	@mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(DROPIN_TEST_CFLAGS) $< -o $@
+
+test-dropin: $(DROPIN_SO) $(DROPIN_A) $(DROPIN_TEST_BINS)
+	@echo "== host drop-in: LD_PRELOAD=$(DROPIN_SO)"
+	@mkdir -p $(RESULTS)
+	$(Q)sh tests/dropin/run.sh $(DROPIN_DIR) $(call SHOW_AND_LOG,dropin)
+
+DROPIN_TESTS := test-dropin
