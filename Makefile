@@ -53,12 +53,21 @@ RESULTS := $(BUILD)/results
 SHOW_AND_LOG = 2>&1 | tee $(RESULTS)/$(1).log; exit $${PIPESTATUS[0]}
 SHELL := /bin/bash
 
-test-host: $(HOST_DIR)/ktest-asan $(HOST_DIR)/ktest-m32
+# The full misuse tier (KHEAP_HARDEN=1) changes the block format: the whole
+# suite runs against it too, plus the cases only that tier can pass.
+$(HOST_DIR)/ktest-full: $(HOST_SRC) $(ALLOC_HDR) $(SUITE_HDR) | deps-host
+	@mkdir -p $(@D)
+	@echo "  CC      $@ (KHEAP_HARDEN=1)"
+	$(Q)$(CC) $(HOST_CFLAGS) $(HOST_SAN) -DKHEAP_HARDEN=1 $(HOST_SRC) -o $@
+
+test-host: $(HOST_DIR)/ktest-asan $(HOST_DIR)/ktest-m32 $(HOST_DIR)/ktest-full
 	@mkdir -p $(RESULTS)
 	@echo "== host suite, 64-bit, ASan+UBSan"
 	$(Q)$(HOST_DIR)/ktest-asan $(call SHOW_AND_LOG,host-asan)
 	@echo "== host suite, 32-bit (-m32)"
 	$(Q)$(HOST_DIR)/ktest-m32 $(call SHOW_AND_LOG,host-m32)
+	@echo "== host suite, full misuse tier (KHEAP_HARDEN=1), ASan+UBSan"
+	$(Q)$(HOST_DIR)/ktest-full $(call SHOW_AND_LOG,host-full)
 
 # ---------------------------------------------------------------- freestanding
 # alloc/ must build with no libc for the smallest and a mid-size core and

@@ -50,6 +50,8 @@ static const char *check_block(const kheap *h, const heap *hp, const block *b,
         return "PREV_FREE flag disagrees with the previous block";
     if ((uintptr_t)block_payload(b) % ALIGN != 0)
         return "block payload misaligned";
+    if (!hdr_ok(h, b))
+        return "header check word is wrong: a write over this header";
     if (block_is_free(b)) {
         if (prev_free)
             return "two free blocks side by side: missed coalesce";
@@ -77,7 +79,7 @@ static const char *check_heap(const kheap *h, const heap *hp, check_totals *t)
     if ((uintptr_t)hp < h->lo || (uintptr_t)heap_end(hp, h->page_size) > h->hi)
         return "heap lies outside the instance's bounds";
     const block *s = heap_sentinel(hp, h->page_size);
-    if (!block_is_sentinel(s) || block_size(s) != hp->pages * h->page_size)
+    if (!block_is_sentinel(s) || block_size(s) != hp->pages * h->page_size || !hdr_ok(h, s))
         return "heap sentinel is missing or has the wrong length";
     if ((char *)hp->first < (char *)(hp + 1) - W || (char *)hp->first >= (char *)s)
         return "heap's first block lies outside it";
@@ -110,7 +112,7 @@ static const char *check_index(const kheap *h, size_t free_blocks)
             if (nonempty != ((h->sl_bitmap[fl] >> sl) & 1u))
                 return "second-level bitmap disagrees with its list";
             any |= nonempty;
-            for (const block *b = h->lists[fl][sl]; b != NULL; b = b->next_free) {
+            for (const block *b = h->lists[fl][sl]; b != NULL; b = link_get(h, &b->next_free)) {
                 unsigned f, s;
                 if (++listed > free_blocks)
                     return "free lists hold more blocks than the heaps (a cycle or a stale entry)";
@@ -119,7 +121,9 @@ static const char *check_index(const kheap *h, size_t free_blocks)
                 kheap_index_position(block_size(b), &f, &s);
                 if (f != fl || s != sl)
                     return "a free block sits in the wrong size class";
-                if (b->prev_free != prev)
+                if (!hdr_ok(h, b))
+                    return "a free block's header check word is wrong";
+                if (link_get(h, &b->prev_free) != prev)
                     return "free list back link is broken";
                 prev = b;
             }
@@ -170,7 +174,7 @@ bool kheap_check(kheap *h, const char **why)
     const char *bad = "NULL instance";
     if (h != NULL) {
         uintptr_t saved = kheap_lock(h);
-        bad = check_locked(h);
+        bad = h->broken ? "instance stopped after detecting corruption" : check_locked(h);
         kheap_unlock(h, saved);
     }
     if (why != NULL)

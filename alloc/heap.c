@@ -70,15 +70,72 @@ static size_t search_size(size_t size)
     return r & ~(((size_t)1 << (fls_size(r) - KHEAP_SL_LOG2)) - 1);
 }
 
+/* ------------------------------------------------ detection (full tier) */
+
+/* Corruption found inside an operation: the instance stops (every later
+ * call fails) rather than follow a pointer it cannot trust; the report
+ * goes to the panic hook once the lock is released. */
+static void corrupt(kheap *h, const char *what, const void *addr)
+{
+    if (!h->broken && h->pending_what == NULL) {
+        h->pending_what = what;
+        h->pending_addr = addr;
+    }
+    h->broken = true;
+}
+
+/* A pointer taken from a free-list link could be a free block of ours. */
+static bool link_plausible(const kheap *h, const block *b)
+{
+    uintptr_t a = (uintptr_t)b;
+    return b == NULL ||
+           ((a + PAYLOAD_OFF) % ALIGN == 0 && a >= h->lo && a < h->hi &&
+            hdr_ok(h, b) && block_is_free(b));
+}
+
+/* b's neighbours in its list point back at it (the unlink check). */
+static bool links_intact(const kheap *h, const block *b, const block *next,
+                         const block *prev, const block *head)
+{
+    return link_plausible(h, next) && link_plausible(h, prev) &&
+           (next == NULL || link_get(h, &next->prev_free) == b) &&
+           (prev == NULL ? head == b : link_get(h, &prev->next_free) == b);
+}
+
+#define POISON 0xa5u
+
+/* Freed memory is filled with POISON and verified when handed out again,
+ * so a write after free shows at the next allocation of those bytes. */
+static void poison_fill(char *from, char *to)
+{
+    if (KHEAP_HARDEN)
+        for (; from < to; from++)
+            *from = (char)POISON;
+}
+
+static bool poison_intact(kheap *h, const char *from, const char *to)
+{
+    if (KHEAP_HARDEN)
+        for (; from < to; from++)
+            if ((unsigned char)*from != POISON) {
+                corrupt(h, "write after free: freed memory was changed", from);
+                return false;
+            }
+    return true;
+}
+
+/* Where a free block's poison lies: past its links, up to its footer. */
+static char *poison_start(const block *b) { return (char *)block_payload(b) + 2 * W; }
+
 static void index_insert(kheap *h, block *b)
 {
     unsigned fl, sl;
     kheap_index_position(block_size(b), &fl, &sl);
     block *head = h->lists[fl][sl];
-    b->next_free = head;
-    b->prev_free = NULL;
+    link_set(h, &b->next_free, head);
+    link_set(h, &b->prev_free, NULL);
     if (head != NULL)
-        head->prev_free = b;
+        link_set(h, &head->prev_free, b);
     h->lists[fl][sl] = b;
     h->fl_bitmap |= (size_t)1 << fl;
     h->sl_bitmap[fl] |= (uint32_t)1 << sl;
@@ -90,13 +147,19 @@ static void index_remove(kheap *h, block *b)
 {
     unsigned fl, sl;
     kheap_index_position(block_size(b), &fl, &sl);
-    if (b->next_free != NULL)
-        b->next_free->prev_free = b->prev_free;
-    if (b->prev_free != NULL) {
-        b->prev_free->next_free = b->next_free;
+    block *next = link_get(h, &b->next_free);
+    block *prev = link_get(h, &b->prev_free);
+    if (KHEAP_HARDEN && !links_intact(h, b, next, prev, h->lists[fl][sl])) {
+        corrupt(h, "free list link corrupted: a write after free?", block_payload(b));
+        return;
+    }
+    if (next != NULL)
+        link_set(h, &next->prev_free, prev);
+    if (prev != NULL) {
+        link_set(h, &prev->next_free, next);
     } else {
-        h->lists[fl][sl] = b->next_free;
-        if (b->next_free == NULL) {
+        h->lists[fl][sl] = next;
+        if (next == NULL) {
             h->sl_bitmap[fl] &= ~((uint32_t)1 << sl);
             if (h->sl_bitmap[fl] == 0)
                 h->fl_bitmap &= ~((size_t)1 << fl);
@@ -104,6 +167,19 @@ static void index_remove(kheap *h, block *b)
     }
     h->stats.free_bytes -= block_size(b);
     h->stats.free_blocks--;
+}
+
+/* Takes list head b out of the index; NULL when b or its links turn out
+ * to be corrupt (full tier). */
+static block *index_take_block(kheap *h, block *b)
+{
+    if (KHEAP_HARDEN && !link_plausible(h, b)) {
+        corrupt(h, "free list head corrupted: a write over a freed block's header?",
+                block_payload(b));
+        return NULL;
+    }
+    index_remove(h, b);
+    return h->broken ? NULL : b;
 }
 
 /* A free block of at least `want` bytes (a search_size() value), taken out
@@ -125,8 +201,7 @@ static block *index_take(kheap *h, size_t want)
         sl_map = h->sl_bitmap[fl];
     }
     block *b = h->lists[fl][ffs32(sl_map)];
-    index_remove(h, b);
-    return b;
+    return index_take_block(h, b);
 }
 
 /* The head of need's own class when it fits: the one block of that class
@@ -139,8 +214,7 @@ static block *index_take_head(kheap *h, size_t need)
     block *b = h->lists[fl][sl];
     if (b == NULL || block_size(b) < need)
         return NULL;
-    index_remove(h, b);
-    return b;
+    return index_take_block(h, b);
 }
 
 /* ------------------------------------------------------------ blocks */
@@ -167,12 +241,16 @@ static block *block_merge_free(kheap *h, block *b)
         block *prev = (block *)(void *)((char *)b - b->prev_size);
         index_remove(h, prev);
         block_set_size(h, prev, block_size(prev) + block_size(b));
+        /* A second free of b must still read as a double free. */
+        hdr_set(h, b, b->size | FLAG_FREE);
+        poison_fill((char *)b, poison_start(b));
         b = prev;
     }
     block *next = block_next(b);
     if (block_is_free(next)) {
         index_remove(h, next);
         block_set_size(h, b, block_size(b) + block_size(next));
+        poison_fill((char *)next, poison_start(next));
         next = block_next(b);
     }
     hdr_set(h, b, b->size | FLAG_FREE);
@@ -186,6 +264,7 @@ static block *block_merge_free(kheap *h, block *b)
 static void block_use(kheap *h, block *b, size_t need, bool split)
 {
     size_t size = block_size(b);
+    poison_intact(h, poison_start(b), (char *)b + need);
     if (split && size - need >= MIN_BLOCK) {
         block *rest = (block *)(void *)((char *)b + need);
         hdr_set(h, rest, (size - need) | FLAG_FREE);
@@ -204,6 +283,8 @@ static void block_use(kheap *h, block *b, size_t need, bool split)
 }
 
 /* ------------------------------------------------------------ heaps */
+
+static void released_forget(kheap *h, uintptr_t start, size_t bytes);
 
 static void note_pages(kheap *h, const void *start, size_t pages)
 {
@@ -249,6 +330,8 @@ static block *heap_setup(kheap *h, void *base, size_t pages, size_t header_bytes
     hp->flags = flags;
 
     hdr_set(h, b, (bytes - first) | FLAG_FREE);
+    poison_fill(poison_start(b), (char *)base + bytes - PAYLOAD_OFF);
+    released_forget(h, (uintptr_t)base, bytes);
     block *s = heap_sentinel(hp, h->page_size);
     s->prev_size = bytes - first;
     hdr_set(h, s, bytes | FLAG_SENTINEL | FLAG_PREV_FREE);
@@ -260,6 +343,32 @@ static block *heap_setup(kheap *h, void *base, size_t pages, size_t header_bytes
     h->stats.heaps++;
     note_pages(h, base, pages);
     return b;
+}
+
+/* Full tier: the last few runs given back, so a double free of a block in
+ * them is reported instead of reading pages that are gone. */
+static void released_note(kheap *h, uintptr_t start, size_t bytes)
+{
+    if (!KHEAP_HARDEN)
+        return;
+    unsigned i = h->released_next++ % 4;
+    h->released[i][0] = start;
+    h->released[i][1] = start + bytes;
+}
+
+static void released_forget(kheap *h, uintptr_t start, size_t bytes)
+{
+    for (unsigned i = 0; KHEAP_HARDEN && i < 4; i++)
+        if (h->released[i][0] < start + bytes && start < h->released[i][1])
+            h->released[i][0] = h->released[i][1] = 0;
+}
+
+static bool released_holds(const kheap *h, uintptr_t a)
+{
+    for (unsigned i = 0; KHEAP_HARDEN && i < 4; i++)
+        if (a >= h->released[i][0] && a < h->released[i][1])
+            return true;
+    return false;
 }
 
 static block *heap_map(kheap *h, size_t pages, unsigned flags)
@@ -285,6 +394,7 @@ static void heap_release(kheap *h, heap *hp)
     h->stats.pages -= hp->pages;
     h->stats.heaps--;
     hp->magic = 0;
+    released_note(h, (uintptr_t)hp, hp->pages * h->page_size);
     h->config.provider.unmap(h->config.provider.ctx, hp, hp->pages);
 }
 
@@ -319,6 +429,8 @@ static block *heap_grow(kheap *h, heap *hp, size_t extra)
     }
     hp->pages += pages;
     note_pages(h, end, pages);
+    released_forget(h, (uintptr_t)end, pages * ps);
+    poison_fill(b == s ? poison_start(b) : (char *)s, (char *)heap_sentinel(hp, ps));
     s = heap_sentinel(hp, ps);
     s->prev_size = block_size(b);
     hdr_set(h, s, (hp->pages * ps) | FLAG_SENTINEL | FLAG_PREV_FREE);
@@ -398,9 +510,9 @@ static block *block_find(kheap *h, size_t need, size_t want, bool *large)
      * beside it would only grow the footprint. */
     *large = false;
     block *b = index_take(h, want);
-    if (b == NULL)
+    if (b == NULL && !h->broken)
         b = index_take_head(h, need);
-    if (b != NULL)
+    if (b != NULL || h->broken)
         return b;
     if (need >= h->large_threshold) {
         size_t pages = heap_pages_for(h, sizeof(heap), need);
@@ -432,12 +544,13 @@ static void *alloc_locked(kheap *h, size_t size)
 {
     size_t need = request_block_size(size);
     bool large;
-    block *b = need == 0 ? NULL : block_find(h, need, search_size(need), &large);
-    if (b == NULL) {
+    block *b = need == 0 || h->broken ? NULL : block_find(h, need, search_size(need), &large);
+    if (b != NULL)
+        block_use(h, b, need, !large);
+    if (b == NULL || h->broken) {
         h->stats.failed++;
         return NULL;
     }
-    block_use(h, b, need, !large);
     return block_payload(b);
 }
 
@@ -452,7 +565,11 @@ static const char *block_validate(const kheap *h, const void *p, block **out)
         return "misaligned pointer: not from kheap";
     if (a < h->lo + PAYLOAD_OFF || a >= h->hi)
         return "pointer outside every heap of this instance";
+    if (released_holds(h, a))
+        return "double free: the block's heap was already given back";
     block *b = block_from_payload(p);
+    if (!hdr_ok(h, b))
+        return "header check failed: double free, or a write over this block's header";
     size_t size = block_size(b);
     if (block_is_sentinel(b))
         return "pointer to the end of a heap: not a block";
@@ -461,8 +578,10 @@ static const char *block_validate(const kheap *h, const void *p, block **out)
     if (size < MIN_BLOCK || size % ALIGN != 0 || size > h->hi - a)
         return "not the start of a block (or its header was overwritten)";
     block *next = block_next(b);
+    if (!hdr_ok(h, next))
+        return "next block's header check failed: overflow past the end of this block?";
     if (block_prev_is_free(next))
-        return "next block says this one is free: header overwritten?";
+        return "double free (merged into a free neighbour), or the next header was overwritten";
     if (!block_is_sentinel(next) &&
         (block_size(next) < MIN_BLOCK || block_size(next) % ALIGN != 0))
         return "next block's header is corrupt: overflow past the end of this block?";
@@ -470,21 +589,37 @@ static const char *block_validate(const kheap *h, const void *p, block **out)
         block *prev = (block *)(void *)((char *)b - b->prev_size);
         if (b->prev_size < MIN_BLOCK || b->prev_size % ALIGN != 0 ||
             b->prev_size > a - h->lo || !block_is_free(prev) ||
-            block_size(prev) != b->prev_size)
+            block_size(prev) != b->prev_size || !hdr_ok(h, prev))
             return "previous block's footer is corrupt: underflow into this header?";
     }
     *out = b;
     return NULL;
 }
 
-static void report(kheap *h, const char *what, const void *addr)
+/* Misuse of one call: nothing was changed, the instance carries on. */
+static void misuse(kheap *h, const char *what, const void *addr)
 {
-    if (h->config.panic != NULL)
+    if (h->pending_what == NULL) {
+        h->pending_what = what;
+        h->pending_addr = addr;
+    }
+}
+
+/* Unlocks, then hands a pending detection to the panic hook: outside the
+ * lock, so a hook that prints or dumps may call into the instance. */
+static void leave(kheap *h, uintptr_t saved)
+{
+    const char *what = h->pending_what;
+    const void *addr = h->pending_addr;
+    h->pending_what = NULL;
+    kheap_unlock(h, saved);
+    if (what != NULL && h->config.panic != NULL)
         h->config.panic(h->config.panic_ctx, what, addr);
 }
 
 static void free_locked(kheap *h, block *b)
 {
+    poison_fill(poison_start(b), (char *)block_next(b));
     h->stats.in_use_bytes -= block_size(b);
     h->stats.blocks_in_use--;
     h->stats.frees++;
@@ -501,6 +636,7 @@ static void block_shrink(kheap *h, block *b, size_t need)
     block *rest = (block *)(void *)((char *)b + need);
     hdr_set(h, rest, size - need);
     block_set_size(h, b, need);
+    poison_fill(poison_start(rest), (char *)b + size);
     h->stats.in_use_bytes -= size - need;
     block_settle(h, block_merge_free(h, rest));
 }
@@ -525,6 +661,8 @@ static bool block_resize_in_place(kheap *h, block *b, size_t need)
         next = block_next(b);
     } else {
         index_remove(h, next);
+        if (h->broken)
+            return false;
     }
     block_set_size(h, b, size + block_size(next));
     hdr_set(h, block_next(b), block_next(b)->size & ~FLAG_PREV_FREE);
@@ -543,6 +681,16 @@ static bool config_valid(const kheap_config *c)
     return c->provider.map != NULL && c->provider.unmap != NULL &&
            (c->lock == NULL) == (c->unlock == NULL) &&
            ps >= 64 && (ps & (ps - 1)) == 0 && ps < MAX_BLOCK;
+}
+
+/* A key when the caller gives none: the instance's address, mixed so that
+ * nearby instances get unrelated keys. */
+static uintptr_t secret_from(uintptr_t x)
+{
+    x ^= x >> 7;
+    x *= (uintptr_t)0x9e3779b97f4a7c15u;
+    x ^= x >> 13;
+    return x | 1u;
 }
 
 static size_t home_header_bytes(void)
@@ -577,6 +725,7 @@ kheap *kheap_create(const kheap_config *config)
     kheap *h = (kheap *)(void *)(base + align_up(sizeof(heap), alignof(struct kheap)));
     __builtin_memset(h, 0, sizeof *h);
     h->config = *config;
+    h->secret = config->secret != 0 ? config->secret : secret_from((uintptr_t)h);
     h->page_size = geometry.page_size;
     h->page_shift = geometry.page_shift;
     h->heap_pages = heap_pages;
@@ -609,7 +758,7 @@ void *kheap_alloc(kheap *h, size_t size)
         return NULL;
     uintptr_t saved = kheap_lock(h);
     void *p = alloc_locked(h, size);
-    kheap_unlock(h, saved);
+    leave(h, saved);
     return p;
 }
 
@@ -636,12 +785,12 @@ void kheap_free(kheap *h, void *p)
         return;
     uintptr_t saved = kheap_lock(h);
     block *b;
-    const char *bad = block_validate(h, p, &b);
-    if (bad == NULL)
-        free_locked(h, b);
-    kheap_unlock(h, saved);
+    const char *bad = h->broken ? NULL : block_validate(h, p, &b);
     if (bad != NULL)
-        report(h, bad, p);
+        misuse(h, bad, p);
+    else if (!h->broken)
+        free_locked(h, b);
+    leave(h, saved);
 }
 
 void *kheap_realloc(kheap *h, void *p, size_t size)
@@ -656,9 +805,12 @@ void *kheap_realloc(kheap *h, void *p, size_t size)
     }
     uintptr_t saved = kheap_lock(h);
     block *b;
-    const char *bad = block_validate(h, p, &b);
+    const char *bad = h->broken ? "instance stopped after detecting corruption"
+                                : block_validate(h, p, &b);
     void *result = NULL;
-    if (bad == NULL) {
+    if (bad != NULL && !h->broken) {
+        misuse(h, bad, p);
+    } else if (bad == NULL) {
         size_t need = request_block_size(size);
         if (need != 0 && block_resize_in_place(h, b, need)) {
             result = p;
@@ -670,9 +822,7 @@ void *kheap_realloc(kheap *h, void *p, size_t size)
             h->stats.failed++;
         }
     }
-    kheap_unlock(h, saved);
-    if (bad != NULL)
-        report(h, bad, p);
+    leave(h, saved);
     return result;
 }
 
@@ -695,11 +845,11 @@ void *kheap_aligned_alloc(kheap *h, size_t align, size_t size)
     size_t total = need + align + MIN_BLOCK;
     bool large;
     block *b = NULL;
-    if (need != 0 && align < MAX_BLOCK && total > need && total < MAX_BLOCK)
+    if (need != 0 && align < MAX_BLOCK && total > need && total < MAX_BLOCK && !h->broken)
         b = block_find(h, total, search_size(total), &large);
-    if (b == NULL) {
+    if (b == NULL || h->broken) {
         h->stats.failed++;
-        kheap_unlock(h, saved);
+        leave(h, saved);
         return NULL;
     }
     uintptr_t payload = (uintptr_t)block_payload(b);
@@ -716,8 +866,9 @@ void *kheap_aligned_alloc(kheap *h, size_t align, size_t size)
         b = moved;
     }
     block_use(h, b, need, !large);
-    kheap_unlock(h, saved);
-    return block_payload(b);
+    void *p = h->broken ? NULL : block_payload(b);
+    leave(h, saved);
+    return p;
 }
 
 size_t kheap_usable_size(kheap *h, const void *p)
@@ -726,10 +877,10 @@ size_t kheap_usable_size(kheap *h, const void *p)
         return 0;
     uintptr_t saved = kheap_lock(h);
     block *b;
-    const char *bad = block_validate(h, p, &b);
-    size_t usable = bad == NULL ? block_usable(b) : 0;
-    kheap_unlock(h, saved);
+    const char *bad = h->broken ? NULL : block_validate(h, p, &b);
+    size_t usable = bad == NULL && !h->broken ? block_usable(b) : 0;
     if (bad != NULL)
-        report(h, bad, p);
+        misuse(h, bad, p);
+    leave(h, saved);
     return usable;
 }

@@ -144,6 +144,11 @@ struct kheap {
     heap *spare;             /* an empty heap kept for the next request, or NULL */
     uintptr_t lo, hi;        /* bounds of every page ever held: cheap wild-pointer test */
     uintptr_t secret;        /* full tier: mixed into header checks and free links */
+    bool broken;             /* corruption seen: every later call fails (fail-stop) */
+    const char *pending_what; /* a detection not yet reported to the panic hook */
+    const void *pending_addr;
+    uintptr_t released[4][2]; /* full tier: runs of heaps given back lately */
+    unsigned released_next;
     kheap_stats stats;
     size_t fl_bitmap;
     uint32_t sl_bitmap[FL_COUNT];
@@ -203,6 +208,31 @@ static inline bool hdr_ok(const kheap *h, const block *b)
     (void)h;
     (void)b;
     return true;
+}
+#endif
+
+/* Free-list links.  In the full tier they are stored xor the secret and
+ * their own address (safe-linking), so a forged or overwritten link decodes
+ * to garbage that link_plausible() rejects. */
+#if KHEAP_HARDEN
+static inline block *link_get(const kheap *h, block *const *at)
+{
+    return (block *)(*(const uintptr_t *)(const void *)at ^ h->secret ^ (uintptr_t)at);
+}
+static inline void link_set(const kheap *h, block **at, block *v)
+{
+    *(uintptr_t *)(void *)at = (uintptr_t)v ^ h->secret ^ (uintptr_t)at;
+}
+#else
+static inline block *link_get(const kheap *h, block *const *at)
+{
+    (void)h;
+    return *at;
+}
+static inline void link_set(const kheap *h, block **at, block *v)
+{
+    (void)h;
+    *at = v;
 }
 #endif
 

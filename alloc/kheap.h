@@ -56,6 +56,10 @@ typedef struct kheap_config {
     /* Optional; without it misuse is ignored after detection. */
     kheap_panic_fn panic;
     void *panic_ctx;
+    /* Full tier: the key mixed into header check words and free-list links.
+     * Give it some entropy where there is any; 0 derives one from the
+     * instance's address. */
+    uintptr_t secret;
     /* Pages a new heap gets at least; 0 picks a default (16 KiB worth).
      * When the provider cannot give that many, a heap gets just enough. */
     size_t heap_pages;

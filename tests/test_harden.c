@@ -1,0 +1,167 @@
+/*
+ * Misuse detection: every class is reported through the panic hook with the
+ * address and a message naming the likely bug.  The basic tier's cases run
+ * in every build; the full tier's (KHEAP_HARDEN=1) only where it is built,
+ * since a basic build does not claim to catch them.
+ */
+#include "../alloc/kheap.h"
+#include "ktest.h"
+#include "test_support.h"
+
+static bool says(const char *what, const char *word)
+{
+    if (what == NULL)
+        return false;
+    for (; *what != '\0'; what++) {
+        size_t i = 0;
+        while (word[i] != '\0' && what[i] == word[i])
+            i++;
+        if (word[i] == '\0')
+            return true;
+    }
+    return false;
+}
+
+#define KT_SAYS(what, word) do { \
+        if (!says((what), (word))) \
+            ktest_fail_msg(__FILE__, __LINE__, "panic message", (word), \
+                           (what) != NULL ? (what) : "(none)"); \
+    } while (0)
+
+static bool open_small(kt_heap *t, const ktest_env *env)
+{
+    kt_opts o = {.bytes = 16 * 1024, .page_size = 128, .large_threshold = 1024};
+    return kt_open(t, env, &o);
+}
+
+static void double_free_after_merge_says_double_free(const ktest_env *env)
+{
+    kt_heap t;
+    if (!open_small(&t, env))
+        return;
+    char *a = kheap_alloc(t.h, 40), *b = kheap_alloc(t.h, 40), *c = kheap_alloc(t.h, 40);
+    kheap_free(t.h, a);
+    kheap_free(t.h, b);  /* merges into a */
+    kheap_free(t.h, b);
+    KT_EQ(1, t.panic.count);
+    KT_PTR_EQ(b, t.panic.addr);
+    KT_SAYS(t.panic.what, "double free");
+    KT_CHECK(t.h);
+    kheap_free(t.h, c);
+    kt_close(&t, env);
+}
+
+#if KHEAP_HARDEN
+/* After a detection of corruption the instance stops: later calls fail and
+ * report nothing more. */
+static void expect_stopped(kt_heap *t)
+{
+    unsigned reports = t->panic.count;
+    KT_NULL(kheap_alloc(t->h, 16));
+    KT_FALSE(kheap_check(t->h, NULL));
+    KT_EQ(reports, t->panic.count);
+}
+
+static void overflow_into_next_header_is_caught_at_free(const ktest_env *env)
+{
+    kt_heap t;
+    if (!open_small(&t, env))
+        return;
+    char *a = kheap_alloc(t.h, 40), *b = kheap_alloc(t.h, 40);
+    size_t n = kheap_usable_size(t.h, a);
+    /* A linear overflow from a runs over b's check word and size word. */
+    for (size_t i = 0; i < KHEAP_BLOCK_OVERHEAD; i++)
+        a[n + i] = 'x';
+    kheap_free(t.h, a);
+    KT_EQ(1, t.panic.count);
+    KT_PTR_EQ(a, t.panic.addr);
+    KT_SAYS(t.panic.what, "overflow");
+    kheap_free(t.h, b);  /* b's own header is the broken one */
+    KT_EQ(2, t.panic.count);
+    KT_PTR_EQ(b, t.panic.addr);
+    KT_SAYS(t.panic.what, "header check failed");
+    kt_close(&t, env);
+}
+
+static void forged_free_link_is_caught_at_allocation(const ktest_env *env)
+{
+    kt_heap t;
+    if (!open_small(&t, env))
+        return;
+    char *a = kheap_alloc(t.h, 64), *fence = kheap_alloc(t.h, 16);
+    kheap_free(t.h, a);
+    /* A write after free over the free-list link a now holds. */
+    *(void **)(void *)a = fence;
+    KT_EQ(0, t.panic.count);
+    KT_NULL(kheap_alloc(t.h, 64));
+    KT_EQ(1, t.panic.count);
+    KT_PTR_EQ(a, t.panic.addr);
+    KT_SAYS(t.panic.what, "link corrupted");
+    expect_stopped(&t);
+    kt_close(&t, env);
+}
+
+static void write_after_free_is_caught_when_handed_out(const ktest_env *env)
+{
+    kt_heap t;
+    if (!open_small(&t, env))
+        return;
+    char *a = kheap_alloc(t.h, 200), *fence = kheap_alloc(t.h, 16);
+    kheap_free(t.h, a);
+    a[100] = 0;  /* past the links, in the poisoned part */
+    KT_EQ(0, t.panic.count);
+    KT_NULL(kheap_alloc(t.h, 200));
+    KT_EQ(1, t.panic.count);
+    KT_PTR_EQ(a + 100, t.panic.addr);
+    KT_SAYS(t.panic.what, "write after free");
+    expect_stopped(&t);
+    (void)fence;
+    kt_close(&t, env);
+}
+
+static void double_free_of_a_returned_large_block_is_reported(const ktest_env *env)
+{
+    kt_heap t;
+    if (!open_small(&t, env))
+        return;
+    kheap_stats s0;
+    kheap_stats_get(t.h, &s0);
+    char *big = kheap_alloc(t.h, s0.largest_free + 2048);
+    KT_NONNULL(big);
+    kheap_free(t.h, big);  /* its heap goes back to the provider */
+    kheap_free(t.h, big);  /* must not read the header of a page that is gone */
+    KT_EQ(1, t.panic.count);
+    KT_PTR_EQ(big, t.panic.addr);
+    KT_SAYS(t.panic.what, "double free");
+    KT_CHECK(t.h);
+    kt_close(&t, env);
+}
+
+static void freed_memory_is_poisoned(const ktest_env *env)
+{
+    kt_heap t;
+    if (!open_small(&t, env))
+        return;
+    unsigned char *a = kheap_alloc(t.h, 120), *fence = kheap_alloc(t.h, 16);
+    ktest_fill(a, 120, 3);
+    kheap_free(t.h, a);
+    /* Past the two links, up to the footer: all POISON. */
+    KT_TRUE(ktest_all_bytes(a + 2 * sizeof(void *), 120 - 4 * sizeof(void *), 0xa5));
+    KT_CHECK(t.h);
+    kheap_free(t.h, fence);
+    kt_close(&t, env);
+}
+#endif
+
+static const ktest_case cases[] = {
+    {"misuse: a double free after a merge says double free", double_free_after_merge_says_double_free},
+#if KHEAP_HARDEN
+    {"misuse(full): an overflow into the next header is caught at free", overflow_into_next_header_is_caught_at_free},
+    {"misuse(full): a forged free-list link is caught at allocation", forged_free_link_is_caught_at_allocation},
+    {"misuse(full): a write after free is caught when handed out", write_after_free_is_caught_when_handed_out},
+    {"misuse(full): a double free of a returned large block is reported", double_free_of_a_returned_large_block_is_reported},
+    {"misuse(full): freed memory is poisoned", freed_memory_is_poisoned},
+#endif
+};
+
+const ktest_group tests_harden = {cases, sizeof cases / sizeof cases[0]};
