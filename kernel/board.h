@@ -32,6 +32,7 @@ enum {
     EXIT_TESTS_FAILED = 1,
     EXIT_SETUP_FAILED = 2,
     EXIT_FAULT = 3,
+    EXIT_MISUSE = 4,  /* kheap's panic hook: misuse or corruption detected */
 };
 
 /* The C side of start-up, shared by both profiles: .data copied, .bss

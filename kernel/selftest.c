@@ -20,6 +20,28 @@ void selftest_run(void)
     for (volatile unsigned spin = 0;; spin++)
         ;
 }
+#elif KERNEL_SELFTEST_ID(KHEAP_KERNEL_SELFTEST) == KERNEL_SELFTEST_misuse
+#include "../alloc/kheap.h"
+#include "../alloc/region.h"
+
+extern char __heap_start[], __heap_end[];
+
+/* A double free on an instance whose panic hook is the kernel's: the run
+ * must end with the hook's report, not with the suite. */
+void selftest_run(void)
+{
+    kheap_region *region = kheap_region_init(__heap_start, __heap_end, BOARD_PAGE_SIZE);
+    kheap_config config = {
+        .provider = kheap_region_provider(region),
+        .panic = kernel_kheap_panic,
+    };
+    kheap *h = kheap_create(&config);
+    void *p = kheap_alloc(h, 24);
+    kprintf("selftest: freeing %p twice\n", p);
+    kheap_free(h, p);
+    kheap_free(h, p);
+    kputs("selftest: FAIL: the double free was not reported\n");
+}
 #else
-#error "KHEAP_KERNEL_SELFTEST must be fault or hang"
+#error "KHEAP_KERNEL_SELFTEST must be fault, hang or misuse"
 #endif

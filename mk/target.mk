@@ -19,7 +19,7 @@ QEMU := qemu-system-arm
 QEMU_COMMON := -nographic -semihosting-config enable=on,target=native
 TARGET_CC := arm-none-eabi-gcc
 
-# A self-check image (KERNEL_SELFTEST=fault or hang) builds beside the
+# A self-check image (KERNEL_SELFTEST=fault, hang or misuse) builds beside the
 # real one, never over it.
 KERNEL_SELFTEST ?=
 KERNEL_DIR := $(BUILD)/$(BOARD)$(if $(KERNEL_SELFTEST),-selftest-$(KERNEL_SELFTEST))
@@ -143,9 +143,11 @@ SELFCHECK_BOARD := mps2-an385
 test-runner-selfcheck: kernel-$(SELFCHECK_BOARD) | deps-target
 	$(Q)$(MAKE) --no-print-directory kernel-$(SELFCHECK_BOARD)@fault
 	$(Q)$(MAKE) --no-print-directory kernel-$(SELFCHECK_BOARD)@hang
+	$(Q)$(MAKE) --no-print-directory kernel-$(SELFCHECK_BOARD)@misuse
 	@echo "== runner self-check: a faulting and a hanging kernel must be failures"
 	$(Q)sh tests/run_boards_selfcheck.sh $(BUILD)/$(SELFCHECK_BOARD)-selftest-fault/run.conf \
-		$(BUILD)/$(SELFCHECK_BOARD)-selftest-hang/run.conf
+		$(BUILD)/$(SELFCHECK_BOARD)-selftest-hang/run.conf \
+		$(BUILD)/$(SELFCHECK_BOARD)-selftest-misuse/run.conf
 
 .PHONY: FORCE
 FORCE:

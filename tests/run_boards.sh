@@ -36,6 +36,7 @@ summary_of() {
 verdict() { # status log summary-failed
     if [ "$1" = 124 ] || [ "$1" = 137 ]; then echo "timeout after ${timeout}s (hang?)"
     elif grep -q '\*\*\* FAULT' "$2"; then echo "fault (exit $1)"
+    elif grep -q '\*\*\* KHEAP PANIC' "$2"; then echo "kheap panic (exit $1)"
     elif [ -z "$3" ]; then echo "no summary line (exit $1)"
     elif [ "$3" != 0 ]; then echo "$3 case(s) failed (exit $1)"
     elif [ "$1" != 0 ]; then echo "kernel check failed (exit $1)"

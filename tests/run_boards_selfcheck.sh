@@ -1,10 +1,11 @@
 #!/bin/sh
 # Proves tests/run_boards.sh catches what it exists to catch: a kernel that
-# faults and a kernel that hangs must both come out as failures, the fault
-# with its report shown.  Exit status 0 iff they do.
-# Usage: tests/run_boards_selfcheck.sh FAULT-RUN.CONF HANG-RUN.CONF
+# faults, a kernel that hangs and a kernel whose kheap detects a double free
+# must all come out as failures, the fault and the panic with their reports
+# shown.  Exit status 0 iff they do.
+# Usage: tests/run_boards_selfcheck.sh FAULT-RUN.CONF HANG-RUN.CONF MISUSE-RUN.CONF
 set -u
-[ $# = 2 ] || { echo "usage: $0 FAULT-RUN.CONF HANG-RUN.CONF" >&2; exit 2; }
+[ $# = 3 ] || { echo "usage: $0 FAULT-RUN.CONF HANG-RUN.CONF MISUSE-RUN.CONF" >&2; exit 2; }
 here=$(dirname "$0")
 bad=0
 
@@ -36,6 +37,7 @@ expect() {
 # banner.
 expect faulting "$1" "" "FAIL: fault" "\*\*\* FAULT" "pc   0x" "CFSR" "kheap test kernel"
 expect hanging "$2" "${SELFCHECK_HANG_TIMEOUT:-3}" "FAIL: timeout" "hanging on purpose"
+expect misusing "$3" "" "FAIL: kheap panic" "KHEAP PANIC: double free" "freeing 0x"
 
 if [ $bad = 0 ]; then echo "runner self-check: ok"; else echo "runner self-check: FAILED"; fi
 exit $bad
