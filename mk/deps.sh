@@ -1,7 +1,7 @@
 #!/bin/sh
 # The build's dependency step: installs the Debian packages that `make test`
 # and `make run` need when a tool is missing, with one line saying so.
-# Usage: mk/deps.sh [host|target|all]   (default all)
+# Usage: mk/deps.sh [host|target|tools|all]   (default all)
 set -u
 want=${1:-all}
 missing=""
@@ -23,6 +23,10 @@ need make command -v make
 need gcc command -v cc
 if [ "$want" != target ]; then
     need gcc-multilib m32_works
+fi
+if [ "$want" = all ] || [ "$want" = tools ]; then
+    need python3 command -v python3
+    need gdb-multiarch command -v gdb-multiarch
 fi
 if [ "$want" != host ]; then
     need gcc-arm-none-eabi command -v arm-none-eabi-gcc

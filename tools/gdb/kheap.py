@@ -1,0 +1,309 @@
+"""gdb commands for kheap: walk an instance in the target's memory.
+
+    (gdb) source tools/gdb/kheap.py
+    (gdb) kheap [EXPR]          the map kheap_dump would print, read from memory
+    (gdb) kheap check [EXPR]    a few invariants; says which one broke
+
+EXPR is a `kheap *` expression; without one, `kheap_debug_instance` (the
+heap-picture scenario, tools/scenario/heapmap_main.c, sets it).
+
+Field offsets, sizes and array bounds come from the program's DWARF
+(struct kheap, struct heap, block), so the commands follow layout changes.
+What DWARF cannot say -- the flag bits, the heap magic and kinds, which are
+macros -- mirrors alloc/heap_internal.h below; keep the two in step.
+"""
+import gdb
+
+# alloc/heap_internal.h
+FLAG_FREE = 1
+FLAG_PREV_FREE = 2
+FLAG_SENTINEL = 4
+FLAG_MASK = 7
+HEAP_MAGIC = 0x6b686561
+HEAP_HOME = 1
+HEAP_LARGE = 2
+
+DEFAULT_EXPR = 'kheap_debug_instance'
+
+
+class KheapError(Exception):
+    pass
+
+
+class Layout:
+    """Types and sizes from DWARF, looked up each time (the program may have
+    been reloaded)."""
+
+    def __init__(self):
+        try:
+            self.kheap = gdb.lookup_type('struct kheap')
+            self.heap = gdb.lookup_type('struct heap')
+            self.block = gdb.lookup_type('struct block')
+            self.size_t = gdb.lookup_type('size_t')
+        except gdb.error as e:
+            raise KheapError('no kheap types in the program (%s): load an image built with -g' % e)
+        self.heap_ptr = self.heap.pointer()
+        self.block_ptr = self.block.pointer()
+        self.w = self.size_t.sizeof
+        self.ptr_size = gdb.lookup_type('void').pointer().sizeof
+        self.payload = self.field_offset(self.block, 'size') + self.w
+
+    @staticmethod
+    def field_offset(t, name):
+        for f in t.fields():
+            if f.name == name:
+                return f.bitpos // 8
+        raise KheapError('%s has no field %s' % (t, name))
+
+
+def to_int(v):
+    return int(v.cast(gdb.lookup_type('unsigned long long'))) if v.type.code == gdb.TYPE_CODE_PTR \
+        else int(v)
+
+
+class Instance:
+    """A snapshot of one instance: its heaps and their blocks."""
+
+    def __init__(self, expr):
+        self.lay = Layout()
+        try:
+            v = gdb.parse_and_eval(expr)
+        except gdb.error as e:
+            raise KheapError('cannot evaluate %s: %s' % (expr, e))
+        if v.type.strip_typedefs().code != gdb.TYPE_CODE_PTR:
+            v = v.address
+        self.ptr = v.cast(self.lay.kheap.pointer())
+        self.addr = to_int(self.ptr)
+        if self.addr == 0:
+            raise KheapError('%s is NULL (no instance yet, or already destroyed)' % expr)
+        self.k = self.ptr.dereference()
+        self.page_size = int(self.k['page_size'])
+        if self.page_size == 0 or self.page_size & (self.page_size - 1):
+            raise KheapError('%s -> page_size %d is not a power of two: not an instance?' % (
+                expr, self.page_size))
+
+    # -- memory
+
+    def word(self, addr):
+        v = gdb.Value(addr).cast(self.lay.size_t.pointer()).dereference()
+        return int(v)
+
+    def heaps(self, limit=4096):
+        hp = self.k['heaps']
+        out = []
+        while to_int(hp) != 0:
+            if len(out) >= limit:
+                raise KheapError('heap list longer than %d: a cycle?' % limit)
+            out.append(hp)
+            hp = hp.dereference()['next']
+        return out
+
+    def blocks(self, hp, limit=1 << 20):
+        """(address, size word) for each block of heap hp, sentinel excluded."""
+        h = hp.dereference()
+        start = to_int(hp)
+        end = start + int(h['pages']) * self.page_size
+        sentinel = end - 2 * self.lay.w
+        b = to_int(h['first'])
+        out = []
+        while b != sentinel:
+            if b < start or b > sentinel:
+                raise KheapError('heap 0x%x: block 0x%x lies outside it' % (start, b))
+            size_word = self.word(b + self.lay.w)
+            size = size_word & ~FLAG_MASK
+            if size == 0 or len(out) >= limit:
+                raise KheapError('heap 0x%x: block 0x%x has size 0: corrupt header' % (start, b))
+            out.append((b, size_word))
+            b += size
+        return out
+
+    def largest_free(self):
+        fl_bitmap = int(self.k['fl_bitmap'])
+        if fl_bitmap == 0:
+            return 0
+        fl = fl_bitmap.bit_length() - 1
+        sl = int(self.k['sl_bitmap'][fl]).bit_length() - 1
+        head = self.k['lists'][fl][sl]
+        return (self.word(to_int(head) + self.lay.w) & ~FLAG_MASK) - self.lay.w
+
+    # -- the dump
+
+    def dump_lines(self):
+        lines = ['kheap-dump begin instance=0x%x page_size=%d' % (self.addr, self.page_size)]
+        for hp in self.heaps():
+            h = hp.dereference()
+            flags = int(h['flags'])
+            kind = 'home' if flags & HEAP_HOME else 'large' if flags & HEAP_LARGE else 'normal'
+            pages = int(h['pages'])
+            lines.append('heap addr=0x%x pages=%d bytes=%d kind=%s' % (
+                to_int(hp), pages, pages * self.page_size, kind))
+            for b, size_word in self.blocks(hp):
+                lines.append('block offset=%d size=%d state=%s' % (
+                    b + self.lay.payload - to_int(hp), (size_word & ~FLAG_MASK) - self.lay.w,
+                    'free' if size_word & FLAG_FREE else 'used'))
+        st = self.k['stats']
+        lines.append('stats in_use=%d free=%d largest_free=%d peak_in_use=%d pages=%d heaps=%d '
+                     'allocs=%d frees=%d failed=%d' % (
+                         int(st['in_use_bytes']), int(st['free_bytes']), self.largest_free(),
+                         int(st['peak_in_use_bytes']), int(st['pages']), int(st['heaps']),
+                         int(st['allocs']), int(st['frees']), int(st['failed'])))
+        lines.append('kheap-dump end')
+        return lines
+
+    # -- the checks
+
+    def check(self):
+        """Returns (problems, summary)."""
+        problems = []
+        w = self.lay.w
+        free_in_heaps = set()
+        totals = dict(in_use=0, free=0, used_blocks=0, free_blocks=0, pages=0, heaps=0)
+        prev = 0
+        for hp in self.heaps():
+            h = hp.dereference()
+            a = to_int(hp)
+            where = 'heap 0x%x' % a
+            if int(h['magic']) != HEAP_MAGIC:
+                problems.append('%s: magic 0x%x, expected 0x%x' % (where, int(h['magic']), HEAP_MAGIC))
+                continue
+            if to_int(h['owner']) != self.addr:
+                problems.append('%s: owner 0x%x is not this instance' % (where, to_int(h['owner'])))
+            if to_int(h['prev']) != prev:
+                problems.append('%s: back link 0x%x, expected 0x%x' % (where, to_int(h['prev']), prev))
+            prev = a
+            if a & (self.page_size - 1):
+                problems.append('%s: not page aligned' % where)
+            pages = int(h['pages'])
+            length = pages * self.page_size
+            sentinel = a + length - 2 * w
+            s_word = self.word(sentinel + w)
+            if not s_word & FLAG_SENTINEL or s_word & ~FLAG_MASK != length:
+                problems.append('%s: sentinel word 0x%x, expected length %d with SENTINEL' % (
+                    where, s_word, length))
+                continue
+            try:
+                blocks = self.blocks(hp)
+            except KheapError as e:
+                problems.append(str(e))
+                continue
+            prev_free = False
+            for b, size_word in blocks:
+                size = size_word & ~FLAG_MASK
+                free = bool(size_word & FLAG_FREE)
+                if bool(size_word & FLAG_PREV_FREE) != prev_free:
+                    problems.append('block 0x%x: PREV_FREE %d but the previous block is %s' % (
+                        b, bool(size_word & FLAG_PREV_FREE), 'free' if prev_free else 'in use'))
+                if size_word & FLAG_SENTINEL:
+                    problems.append('block 0x%x: SENTINEL flag inside the heap' % b)
+                if (b + self.lay.payload) % (8 if w == 4 else 16):
+                    problems.append('block 0x%x: payload misaligned' % b)
+                if free:
+                    if prev_free:
+                        problems.append('block 0x%x: free after a free block (missed coalesce)' % b)
+                    footer = self.word(b + size)
+                    if footer != size:
+                        problems.append('block 0x%x: footer %d, size %d' % (b, footer, size))
+                    free_in_heaps.add(b)
+                    totals['free'] += size
+                    totals['free_blocks'] += 1
+                else:
+                    totals['in_use'] += size
+                    totals['used_blocks'] += 1
+                prev_free = free
+            if bool(s_word & FLAG_PREV_FREE) != prev_free:
+                problems.append('%s: sentinel PREV_FREE disagrees with the last block' % where)
+            totals['pages'] += pages
+            totals['heaps'] += 1
+        # Free lists: every listed block is free and in a heap, each free
+        # block listed once, bitmaps agree with the lists.
+        listed = 0
+        seen = set()
+        lists = self.k['lists']
+        fl_count = lists.type.range()[1] + 1
+        sl_count = lists[0].type.range()[1] + 1
+        fl_bitmap = int(self.k['fl_bitmap'])
+        for fl in range(fl_count):
+            sl_bitmap = int(self.k['sl_bitmap'][fl])
+            any_list = False
+            for sl in range(sl_count):
+                b = lists[fl][sl]
+                nonempty = to_int(b) != 0
+                any_list |= nonempty
+                if nonempty != bool(sl_bitmap >> sl & 1):
+                    problems.append('sl_bitmap[%d] bit %d disagrees with its list' % (fl, sl))
+                back = 0
+                while to_int(b) != 0:
+                    addr = to_int(b)
+                    if addr in seen or listed > totals['free_blocks']:
+                        problems.append('list [%d][%d]: block 0x%x listed twice (a cycle?)' % (
+                            fl, sl, addr))
+                        break
+                    seen.add(addr)
+                    listed += 1
+                    if addr not in free_in_heaps:
+                        problems.append('list [%d][%d]: block 0x%x is not a free block of any heap' % (
+                            fl, sl, addr))
+                    if to_int(b.dereference()['prev_free']) != back:
+                        problems.append('list [%d][%d]: block 0x%x back link broken' % (fl, sl, addr))
+                    back = addr
+                    b = b.dereference()['next_free']
+            if any_list != bool(fl_bitmap >> fl & 1):
+                problems.append('fl_bitmap bit %d disagrees with its lists' % fl)
+        missing = free_in_heaps - seen
+        if missing:
+            problems.append('%d free block(s) in no free list, first 0x%x' % (
+                len(missing), min(missing)))
+        st = self.k['stats']
+        for name, field in (('in_use', 'in_use_bytes'), ('free', 'free_bytes'),
+                            ('used_blocks', 'blocks_in_use'), ('free_blocks', 'free_blocks'),
+                            ('pages', 'pages'), ('heaps', 'heaps')):
+            if totals[name] != int(st[field]):
+                problems.append('stats.%s = %d, the heaps hold %d' % (field, int(st[field]), totals[name]))
+        summary = '%d heaps, %d blocks (%d used, %d free), %d listed free' % (
+            totals['heaps'], totals['used_blocks'] + totals['free_blocks'], totals['used_blocks'],
+            totals['free_blocks'], listed)
+        return problems, summary
+
+
+class KheapCommand(gdb.Command):
+    """Print a kheap instance's map from memory, as kheap_dump would.
+Usage: kheap [EXPR]        EXPR: a kheap * (default kheap_debug_instance)
+       kheap check [EXPR]  check invariants: sentinels, flags, footers, free lists, stats"""
+
+    def __init__(self):
+        super().__init__('kheap', gdb.COMMAND_DATA, gdb.COMPLETE_EXPRESSION, True)
+
+    def invoke(self, arg, from_tty):
+        expr = arg.strip() or DEFAULT_EXPR
+        try:
+            for line in Instance(expr).dump_lines():
+                gdb.write(line + '\n')
+        except (KheapError, gdb.MemoryError) as e:
+            raise gdb.GdbError('kheap: %s' % e)
+
+
+class KheapCheckCommand(gdb.Command):
+    """Check a kheap instance's invariants from memory.
+Usage: kheap check [EXPR]   EXPR: a kheap * (default kheap_debug_instance)
+Checks each heap's magic, owner, links and sentinel; each block's flags,
+PREV_FREE and footer; that every free block is in exactly one free list and
+every listed block is free; the bitmaps; the stats against the heaps."""
+
+    def __init__(self):
+        super().__init__('kheap check', gdb.COMMAND_DATA, gdb.COMPLETE_EXPRESSION)
+
+    def invoke(self, arg, from_tty):
+        expr = arg.strip() or DEFAULT_EXPR
+        try:
+            problems, summary = Instance(expr).check()
+        except (KheapError, gdb.MemoryError) as e:
+            raise gdb.GdbError('kheap check: %s' % e)
+        if problems:
+            for p in problems:
+                gdb.write('kheap check: FAIL: %s\n' % p)
+            raise gdb.GdbError('kheap check: %d problem(s); %s' % (len(problems), summary))
+        gdb.write('kheap check: ok: %s\n' % summary)
+
+
+KheapCommand()
+KheapCheckCommand()
