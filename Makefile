@@ -35,7 +35,7 @@ deps-target:
 HOST_DIR := $(BUILD)/host
 HOST_CFLAGS := -std=c11 -g -O1 $(WARN) -D_DEFAULT_SOURCE
 HOST_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-HOST_SRC := $(ALLOC_SRC) $(SUITE_SRC) tests/host_main.c tests/host_provider.c
+HOST_SRC := $(ALLOC_SRC) $(SUITE_SRC) tests/host_main.c tests/host_provider.c host/mmap_provider.c
 
 $(HOST_DIR)/ktest-asan: $(HOST_SRC) $(ALLOC_HDR) $(SUITE_HDR) | deps-host
 	@mkdir -p $(@D)

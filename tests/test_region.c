@@ -812,15 +812,15 @@ static void region_os_provider(const ktest_env *env)
     char *x = p.map(p.ctx, 3);
     KT_REQUIRE(x != NULL);
     KT_ALIGNED(x, ps);
-    KT_EQ(before.maps + 1, st->maps);
-    KT_EQ(before.pages_mapped + 3, st->pages_mapped);
+    KT_EQ(before.os.maps + 1, st->os.maps);
+    KT_EQ(before.os.pages_mapped + 3, st->os.pages_mapped);
     ktest_fill(x, 3 * ps, 41);
 
     p.unmap(p.ctx, x + 2 * ps, 1);
-    KT_EQ(before.unmaps + 1, st->unmaps);
-    KT_EQ(before.pages_mapped + 2, st->pages_mapped);
+    KT_EQ(before.os.unmaps + 1, st->os.unmaps);
+    KT_EQ(before.os.pages_mapped + 2, st->os.pages_mapped);
     KT_TRUE(p.grow(p.ctx, x + 2 * ps, 1));
-    KT_EQ(before.pages_mapped + 3, st->pages_mapped);
+    KT_EQ(before.os.pages_mapped + 3, st->os.pages_mapped);
     KT_TRUE(ktest_verify(x, 2 * ps, 41));
     KT_TRUE(ktest_all_bytes(x + 2 * ps, ps, 0));
 
@@ -831,11 +831,11 @@ static void region_os_provider(const ktest_env *env)
     KT_FALSE(p.grow(p.ctx, x + 3 * ps, 1));
     st->fail_at = saved_fail_at;
     KT_EQ(before.calls + 4, st->calls);
-    KT_EQ(before.maps + 1, st->maps);
+    KT_EQ(before.os.maps + 1, st->os.maps);
 
     p.unmap(p.ctx, x, 3);
-    KT_EQ(before.unmaps + 2, st->unmaps);
-    KT_EQ(before.pages_mapped, st->pages_mapped);
+    KT_EQ(before.os.unmaps + 2, st->os.unmaps);
+    KT_EQ(before.os.pages_mapped, st->os.pages_mapped);
 }
 
 /* ---------------------------------------------------------------- page kinds */
