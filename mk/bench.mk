@@ -1,0 +1,92 @@
+# The benchmark.  Included by the top-level Makefile.
+#
+#   make bench [BOARD=b]   one image per allocator (kheap, newlib, newlib-nano,
+#                          picolibc when installed), every trace under
+#                          qemu -icount shift=10; build/bench/results.csv and
+#                          a table on the console
+#   make bench-images      just build the images
+#   make size              build/size.txt: -Os code+rodata, Cortex-M3 and M0
+#   make bench-host        the traces on x86-64 under callgrind, kheap vs glibc
+#
+# Benchmarks are not tests: nothing here is part of `make test`.
+
+.PHONY: bench bench-images size bench-host
+
+BENCH_BOARDS := mps2-an385 mps2-an386 mps2-an500
+BENCH_DIR := $(BUILD)/bench
+BENCH_BDIR := $(BENCH_DIR)/$(BOARD)
+BENCH_TRACES := mixed small frag holes aligned mixed-16k mixed-4m
+
+# Shared by every image: start-up, console, UART, fault report, semihosting
+# exit (not kernel/main.c: bench_main.c is the kernel_main), the region shim
+# (the arena for everyone) and the bench itself.
+BENCH_COMMON_SRC := kernel/console.c kernel/crt.c kernel/semihost.c kernel/fault.c \
+    kernel/uart_$(BOARD_UART).c kernel/cortex_m.c alloc/region.c \
+    bench/bench_main.c bench/empty.c
+BENCH_KHEAP_SRC := bench/adapt_kheap.c alloc/heap.c alloc/diag.c kernel/string.c
+BENCH_LIBC_SRC := bench/adapt_libc.c bench/syscalls.c
+BENCH_HDR := $(wildcard bench/*.h alloc/*.h kernel/*.h)
+
+BENCH_CFLAGS := $(filter-out -nostdlib,$(KERNEL_CFLAGS)) -std=gnu11 \
+    -DBENCH_TIMER_BASE=0x40000000u
+BENCH_LDFLAGS := -T linker/kernel.ld -L linker/$(BOARD) \
+    -Wl,--defsym=__page_size=$(BOARD_PAGE_SIZE) \
+    -Wl,--defsym=__stack_size=$(BOARD_STACK_SIZE) \
+    -Wl,--defsym=__exc_stack_size=0 -Wl,--gc-sections
+
+PICOLIBC_SPECS := /usr/lib/picolibc/arm-none-eabi/picolibc.specs
+BENCH_ALLOCS := kheap newlib nano $(if $(wildcard $(PICOLIBC_SPECS)),picolibc)
+
+# Per allocator: extra compile flags (the libc's headers) and link flags.
+BENCH_CC_kheap :=
+BENCH_CC_newlib := -DBENCH_LIBC_NAME='"newlib"'
+BENCH_CC_nano := -DBENCH_LIBC_NAME='"nano"' --specs=nano.specs
+BENCH_CC_picolibc := -DBENCH_LIBC_NAME='"picolibc"' --specs=$(PICOLIBC_SPECS)
+BENCH_LD_kheap := -nostdlib -lgcc
+BENCH_LD_newlib := -nostartfiles -Wl,--start-group -lc -lgcc -Wl,--end-group
+BENCH_LD_nano := --specs=nano.specs -nostartfiles -Wl,--start-group -lc -lgcc -Wl,--end-group
+BENCH_LD_picolibc := --specs=$(PICOLIBC_SPECS) -nostartfiles
+
+bench_objs = $(addprefix $(BENCH_BDIR)/$(1)/,$(addsuffix .o,$(basename $(2))))
+BENCH_SRC_kheap := $(BENCH_COMMON_SRC) $(BENCH_KHEAP_SRC)
+BENCH_SRC_newlib := $(BENCH_COMMON_SRC) $(BENCH_LIBC_SRC)
+BENCH_SRC_nano := $(BENCH_SRC_newlib)
+BENCH_SRC_picolibc := $(BENCH_SRC_newlib)
+BENCH_ELFS := $(foreach a,$(BENCH_ALLOCS),$(BENCH_BDIR)/$(a).elf)
+
+define bench_image
+$(BENCH_BDIR)/$(1)/%.o: %.c $(BENCH_HDR) mk/bench.mk $(KERNEL_CONFIG) | deps-target
+	@mkdir -p $$(@D)
+	@echo "  CC      $$@"
+	$(Q)$(TARGET_CC) $(BENCH_CFLAGS) $(BENCH_CC_$(1)) \
+		$$(if $$(filter string.c,$$(notdir $$<)),-fno-builtin -fno-tree-loop-distribute-patterns) \
+		-c $$< -o $$@
+
+$(BENCH_BDIR)/$(1).elf: $(call bench_objs,$(1),$(BENCH_SRC_$(1))) linker/kernel.ld
+	@echo "  LD      $$@"
+	$(Q)$(TARGET_CC) $(BENCH_CFLAGS) $(BENCH_LDFLAGS) -Wl,-Map=$(BENCH_BDIR)/$(1).map \
+		$(call bench_objs,$(1),$(BENCH_SRC_$(1))) $(BENCH_LD_$(1)) -o $$@
+endef
+$(foreach a,$(BENCH_ALLOCS),$(eval $(call bench_image,$(a))))
+
+bench-images: $(BENCH_ELFS)
+
+bench: bench-images | deps-target
+	$(Q)$(if $(filter $(BOARD),$(BENCH_BOARDS)),,echo "bench: BOARD=$(BOARD) has no 25 MHz CMSDK timer at 0x40000000; boards that do: $(BENCH_BOARDS)"; exit 1;)
+	$(Q)sh bench/run.sh "$(BOARD)" "$(QEMU) $(BOARD_QEMU) -nographic -icount shift=10" \
+		"$(BENCH_DIR)" "$(BENCH_TRACES)" $(foreach a,$(BENCH_ALLOCS),$(a)=$(BENCH_BDIR)/$(a).elf)
+
+# ---------------------------------------------------------------- size
+size: | deps-target
+	$(Q)sh bench/size.sh $(BUILD) $(wildcard $(PICOLIBC_SPECS))
+
+# ---------------------------------------------------------------- host bench
+BENCH_HOST_BIN := $(BENCH_DIR)/host-bench
+$(BENCH_HOST_BIN): bench/host_bench.c bench/traces.h $(ALLOC_SRC) $(ALLOC_HDR) | deps-host
+	@mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(CC) -std=gnu11 -O2 -g $(WARN) -Wno-missing-prototypes bench/host_bench.c $(ALLOC_SRC) -o $@
+
+bench-host: $(BENCH_HOST_BIN)
+	$(Q)command -v valgrind >/dev/null || { echo "bench-host: valgrind is not installed (apt-get install valgrind)"; exit 1; }
+	$(Q)sh bench/host_run.sh $(BENCH_HOST_BIN) $(BENCH_DIR) "$(BENCH_TRACES)"
