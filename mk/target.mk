@@ -15,6 +15,25 @@ $(error unknown BOARD '$(BOARD)'; known boards: $(BOARDS))
 endif
 include boards/$(BOARD)/board.mk
 
+# LIBC: none, the freestanding kernel (kernel/string.c supplies memcpy and
+# friends), or a C library kernel that mk/newlib.mk describes (newlib, nano)
+# through the KERNEL_LIBC_* settings below; it builds in
+# build/<board>-<libc>/ beside the freestanding one.
+LIBC ?= none
+KERNEL_LIBC_SRC :=
+KERNEL_LIBC_OMIT :=
+KERNEL_LIBC_CFLAGS := -ffreestanding -nostdlib
+KERNEL_LIBC_LDFLAGS :=
+KERNEL_LIBC_LIBS :=
+-include mk/newlib.mk
+ifeq ($(LIBC),none)
+KERNEL_VARIANT := $(BOARD)
+else ifneq ($(filter $(LIBC),$(KERNEL_LIBCS)),)
+KERNEL_VARIANT := $(BOARD)-$(LIBC)
+else
+$(error unknown LIBC '$(LIBC)'; known: none $(KERNEL_LIBCS))
+endif
+
 QEMU := qemu-system-arm
 QEMU_COMMON := -nographic -semihosting-config enable=on,target=native
 TARGET_CC := arm-none-eabi-gcc
@@ -22,7 +41,7 @@ TARGET_CC := arm-none-eabi-gcc
 # A self-check image (KERNEL_SELFTEST=fault, hang or misuse) builds beside the
 # real one, never over it.
 KERNEL_SELFTEST ?=
-KERNEL_DIR := $(BUILD)/$(BOARD)$(if $(KERNEL_SELFTEST),-selftest-$(KERNEL_SELFTEST))
+KERNEL_DIR := $(BUILD)/$(KERNEL_VARIANT)$(if $(KERNEL_SELFTEST),-selftest-$(KERNEL_SELFTEST))
 KERNEL_ELF := $(KERNEL_DIR)/kernel.elf
 
 # Only the files that see KHEAP_KERNEL_SELFTEST differ in a self-check
@@ -32,15 +51,16 @@ KERNEL_SRC := kernel/console.c kernel/string.c kernel/crt.c \
               kernel/semihost.c kernel/fault.c kernel/uart_$(BOARD_UART).c
 KERNEL_SRC_m := kernel/cortex_m.c
 KERNEL_SRC_a := kernel/cortex_a.c kernel/cortex_a_entry.S
-KERNEL_SHARED_SRC := $(KERNEL_SRC) $(KERNEL_SRC_$(BOARD_ARCH)) $(ALLOC_SRC) $(SUITE_SRC)
+KERNEL_SHARED_SRC := $(filter-out $(KERNEL_LIBC_OMIT),$(KERNEL_SRC) $(KERNEL_SRC_$(BOARD_ARCH)) \
+    $(ALLOC_SRC) $(SUITE_SRC)) $(KERNEL_LIBC_SRC)
 obj_of = $(addprefix $(1)/obj/,$(addsuffix .o,$(basename $(2))))
 KERNEL_OBJ := $(call obj_of,$(KERNEL_DIR),$(KERNEL_SELFTEST_SRC)) \
-              $(call obj_of,$(BUILD)/$(BOARD),$(KERNEL_SHARED_SRC))
+              $(call obj_of,$(BUILD)/$(KERNEL_VARIANT),$(KERNEL_SHARED_SRC))
 
 EXC_STACK_SIZE_m := 0
 EXC_STACK_SIZE_a := 1024
 
-KERNEL_CFLAGS := -std=c11 -O2 -g $(WARN) -ffreestanding -nostdlib $(BOARD_CPU_FLAGS) \
+KERNEL_CFLAGS := -std=c11 -O2 -g $(WARN) $(KERNEL_LIBC_CFLAGS) $(BOARD_CPU_FLAGS) \
     -ffunction-sections -fdata-sections -fno-common \
     -fno-unwind-tables -fno-asynchronous-unwind-tables \
     -DBOARD_NAME='"$(BOARD)"' -DBOARD_CPU='"$(BOARD_CPU)"' \
@@ -50,12 +70,12 @@ KERNEL_LDFLAGS := -nostdlib -T linker/kernel.ld -L linker/$(BOARD) \
     -Wl,--defsym=__page_size=$(BOARD_PAGE_SIZE) \
     -Wl,--defsym=__stack_size=$(BOARD_STACK_SIZE) \
     -Wl,--defsym=__exc_stack_size=$(EXC_STACK_SIZE_$(BOARD_ARCH)) \
-    -Wl,--gc-sections
+    -Wl,--gc-sections $(KERNEL_LIBC_LDFLAGS)
 # Everything that changes how the objects come out, flags given on the
 # command line (BOARD_STRESS_OPS=..., ALLOC_SRC=...) included: the flags
 # file is rewritten only when they differ from the last build's.
-KERNEL_FLAGS_FILE := $(BUILD)/$(BOARD)/flags
-KERNEL_FLAGS := $(KERNEL_CFLAGS) $(KERNEL_LDFLAGS) $(KERNEL_SHARED_SRC)
+KERNEL_FLAGS_FILE := $(BUILD)/$(KERNEL_VARIANT)/flags
+KERNEL_FLAGS := $(KERNEL_CFLAGS) $(KERNEL_LDFLAGS) $(KERNEL_SHARED_SRC) $(KERNEL_LIBC_LIBS)
 ifeq ($(filter list list-one clean,$(MAKECMDGOALS)),)
 ifneq ($(KERNEL_FLAGS),$(file <$(KERNEL_FLAGS_FILE)))
 $(shell mkdir -p $(dir $(KERNEL_FLAGS_FILE)))
@@ -71,7 +91,7 @@ all: kernel
 kernel: $(KERNEL_ELF) $(KERNEL_DIR)/run.conf
 
 # The compiler would turn string.c's loops back into memcpy/memset calls.
-$(BUILD)/$(BOARD)/obj/kernel/string.o: KERNEL_CFLAGS += -fno-builtin -fno-tree-loop-distribute-patterns
+$(BUILD)/$(KERNEL_VARIANT)/obj/kernel/string.o: KERNEL_CFLAGS += -fno-builtin -fno-tree-loop-distribute-patterns
 $(call obj_of,$(KERNEL_DIR),$(KERNEL_SELFTEST_SRC)): \
     KERNEL_CFLAGS += $(if $(KERNEL_SELFTEST),-DKHEAP_KERNEL_SELFTEST=$(KERNEL_SELFTEST))
 
@@ -81,9 +101,9 @@ define kernel_compile
 	$(Q)$(TARGET_CC) $(KERNEL_CFLAGS) -MMD -MP -c $< -o $@
 endef
 
-$(BUILD)/$(BOARD)/obj/%.o: %.c $(KERNEL_CONFIG) | deps-target
+$(BUILD)/$(KERNEL_VARIANT)/obj/%.o: %.c $(KERNEL_CONFIG) | deps-target
 	$(call kernel_compile,CC)
-$(BUILD)/$(BOARD)/obj/%.o: %.S $(KERNEL_CONFIG) | deps-target
+$(BUILD)/$(KERNEL_VARIANT)/obj/%.o: %.S $(KERNEL_CONFIG) | deps-target
 	$(call kernel_compile,AS)
 ifneq ($(KERNEL_SELFTEST),)
 $(KERNEL_DIR)/obj/%.o: %.c $(KERNEL_CONFIG) | deps-target
@@ -93,12 +113,12 @@ endif
 $(KERNEL_ELF): $(KERNEL_OBJ) linker/kernel.ld linker/$(BOARD)/memory.ld
 	@echo "  LD      $@"
 	$(Q)$(TARGET_CC) $(KERNEL_CFLAGS) $(KERNEL_LDFLAGS) -Wl,-Map=$(KERNEL_DIR)/kernel.map \
-		$(KERNEL_OBJ) -lgcc -o $@
+		$(KERNEL_OBJ) $(KERNEL_LIBC_LIBS) -lgcc -o $@
 
 # What tests/run_boards.sh needs to boot this image, as shell assignments.
 $(KERNEL_DIR)/run.conf: $(KERNEL_CONFIG)
 	@mkdir -p $(@D)
-	$(Q)printf '%s\n' "board='$(BOARD)$(if $(KERNEL_SELFTEST), (selftest $(KERNEL_SELFTEST)))'" \
+	$(Q)printf '%s\n' "board='$(BOARD)$(if $(filter-out none,$(LIBC)), ($(LIBC)))$(if $(KERNEL_SELFTEST), (selftest $(KERNEL_SELFTEST)))'" \
 		"image='$(KERNEL_ELF)'" \
 		"qemu='$(QEMU) $(BOARD_QEMU) $(QEMU_COMMON)'" \
 		"timeout='$(BOARD_TIMEOUT)'" > $@

@@ -1,0 +1,84 @@
+# The newlib kernels: the test kernel linked with newlib (LIBC=newlib) or
+# newlib-nano (LIBC=nano, --specs=nano.specs), kheap behind their malloc.
+#
+#   make run LIBC=newlib [BOARD=b]   build/<b>-newlib/kernel.elf, booted
+#   make run LIBC=nano [BOARD=b]     build/<b>-nano/kernel.elf
+#   make test-newlib test-nano       every board they fit, under QEMU
+#   make test-newlib-map             no newlib allocator object in any map
+#
+# mk/target.mk includes this file early (its KERNEL_LIBC_* settings shape
+# the kernel build); the top-level Makefile's include of it is then a
+# no-op.  Sources: alloc/libc/newlib_glue.c (the glue), kernel/syscalls.c
+# (system calls, kheap set-up), tests/suite_newlib.c (the suite plus
+# tests/newlib/test_newlib.c).  kernel/string.c and tests/suite.c stay out:
+# newlib has memcpy and friends, and the suite list gains a group.
+ifndef KHEAP_NEWLIB_MK
+KHEAP_NEWLIB_MK := 1
+
+KERNEL_LIBCS := newlib nano
+
+ifneq ($(filter $(LIBC),$(KERNEL_LIBCS)),)
+KERNEL_LIBC_SRC := alloc/libc/newlib_glue.c kernel/syscalls.c \
+                   tests/suite_newlib.c tests/newlib/test_newlib.c
+KERNEL_LIBC_OMIT := kernel/string.c tests/suite.c
+# Hosted: newlib's headers and builtins.  nano.specs also picks nano's
+# newlib.h, so it goes on every compile, not only the link.
+KERNEL_LIBC_CFLAGS := $(if $(filter nano,$(LIBC)),--specs=nano.specs)
+# nano leaves %f out of printf unless asked.
+KERNEL_LIBC_LDFLAGS := $(if $(filter nano,$(LIBC)),-u _printf_float)
+# The kernel links -nostdlib: the C library by name, after every object of
+# ours, so the glue's malloc family is defined before libc.a is searched.
+KERNEL_LIBC_LIBS := -Wl,--start-group $(if $(filter nano,$(LIBC)),-lc_nano,-lc) -lgcc -Wl,--end-group
+
+# tests/suite_newlib.c repeats tests/suite.c's list (which is the
+# freestanding build's and stays as it is) and adds tests_newlib.
+suite_groups = $(shell sed -n 's/^ *&\(tests_[A-Za-z0-9_]*\),.*/\1/p' $(1))
+ifneq ($(call suite_groups,tests/suite.c) tests_newlib,$(call suite_groups,tests/suite_newlib.c))
+$(error tests/suite_newlib.c must list tests/suite.c's groups, then tests_newlib: \
+    want '$(call suite_groups,tests/suite.c) tests_newlib', have '$(call suite_groups,tests/suite_newlib.c)')
+endif
+endif
+
+# Boards the newlib kernels do not fit, with the reason `make test` prints.
+NEWLIB_SKIP_microbit :=
+NEWLIB_BOARDS = $(foreach b,$(BOARDS),$(if $(NEWLIB_SKIP_$(b)),,$(b)))
+
+.PHONY: test-newlib test-nano test-newlib-map newlib-skipped
+
+# One sub-make per board and C library: kernel-lib-<libc>@<board>.
+kernel-lib-%: FORCE
+	$(Q)$(MAKE) --no-print-directory $(SUBMAKE_J) LIBC=$(firstword $(subst @, ,$*)) \
+		BOARD=$(word 2,$(subst @, ,$*)) kernel
+
+newlib-kernels-%: FORCE
+	$(Q)$(MAKE) --no-print-directory $(foreach b,$(NEWLIB_BOARDS),kernel-lib-$*@$(b))
+
+newlib-skipped:
+	$(Q)$(foreach b,$(BOARDS),$(if $(NEWLIB_SKIP_$(b)),echo "   skip $(b): $(NEWLIB_SKIP_$(b))";))true
+
+test-newlib test-nano: test-%: newlib-kernels-% newlib-skipped | deps-target
+	@echo "== target suite with $* and kheap behind malloc: every board it fits"
+	@mkdir -p $(RESULTS)
+	$(Q)sh tests/run_boards.sh $(foreach b,$(NEWLIB_BOARDS),$(BUILD)/$(b)-$*/run.conf) \
+		$(call SHOW_AND_LOG,boards-$*)
+
+# The map of every newlib kernel must show the glue defining the malloc
+# family and no allocator object taken from libc.a / libc_nano.a; a control
+# program linked with newlib's own malloc must fail the same check.
+NEWLIB_CONTROL_MAP := $(BUILD)/newlib-control/control.map
+$(NEWLIB_CONTROL_MAP): tests/newlib/map_control.c | deps-target
+	@mkdir -p $(@D)
+	@echo "  LD      $(@D)/control.elf (newlib's own malloc)"
+	$(Q)$(TARGET_CC) -mcpu=cortex-m3 -mthumb -O2 -ffunction-sections --specs=nosys.specs $< \
+		-Wl,-Map=$@ -o $(@D)/control.elf 2>/dev/null
+
+test-newlib-map: newlib-kernels-newlib newlib-kernels-nano $(NEWLIB_CONTROL_MAP)
+	@echo "== newlib link check: malloc family from kheap's glue, none of newlib's allocator"
+	@mkdir -p $(RESULTS)
+	$(Q)sh tests/newlib/map_check.sh -n $(NEWLIB_CONTROL_MAP) \
+		$(foreach l,$(KERNEL_LIBCS),$(foreach b,$(NEWLIB_BOARDS),$(BUILD)/$(b)-$(l)/kernel.map)) \
+		$(call SHOW_AND_LOG,newlib-map)
+
+TARGET_TESTS += test-newlib test-nano test-newlib-map
+
+endif
