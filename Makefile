@@ -95,13 +95,12 @@ test-freestanding: $(FS_DIR)/alloc-cortex-m0.o $(FS_DIR)/alloc-cortex-m3.o
 # ---------------------------------------------------------------- fragments
 # The test kernel, boards and QEMU runs (mk/target.mk), the host drop-in
 # malloc (mk/host.mk), the fuzzer (mk/fuzz.mk), the newlib kernels
-# (mk/newlib.mk), the interrupt stress (mk/irqtest.mk), the heap pictures
+# (mk/newlib.mk, included by mk/target.mk), the interrupt stress (mk/irqtest.mk), the heap pictures
 # and debugger (mk/heapmap.mk), the benchmark (mk/bench.mk).  Each adds its
 # checks to TARGET_TESTS, DROPIN_TESTS, FUZZ_TESTS or TOOLS_TESTS.
 -include mk/target.mk
 -include mk/host.mk
 -include mk/fuzz.mk
--include mk/newlib.mk
 -include mk/irqtest.mk
 -include mk/heapmap.mk
 -include mk/bench.mk
