@@ -4,78 +4,25 @@
  */
 #include "heap_internal.h"
 
-/* ------------------------------------------------------------ bit scans */
-
-#if defined(__arm__) && !defined(__ARM_FEATURE_CLZ)
-/* ARMv6-M has no CLZ; a fixed five-step search keeps the bound constant
- * and keeps libgcc's __clzsi2 out of the link. */
-static unsigned fls32(uint32_t x)
-{
-    unsigned r = 0;
-    if (x & 0xffff0000u) { x >>= 16; r += 16; }
-    if (x & 0xff00u) { x >>= 8; r += 8; }
-    if (x & 0xf0u) { x >>= 4; r += 4; }
-    if (x & 0xcu) { x >>= 2; r += 2; }
-    if (x & 0x2u) r += 1;
-    return r;
-}
-static unsigned ffs32(uint32_t x) { return fls32(x & (0u - x)); }
+/* The paths every alloc and free take are inlined into one body (a call
+ * costs a push, a pop and argument moves on Cortex-M: about a fifth of a
+ * TLSF operation); the paths that reach the provider stay out of line.  An
+ * -Os build leaves the choice to the compiler. */
+#ifdef __OPTIMIZE_SIZE__
+#define HOT static inline
 #else
-static unsigned fls32(uint32_t x) { return 31u - (unsigned)__builtin_clz(x); }
-static unsigned ffs32(uint32_t x) { return (unsigned)__builtin_ctz(x); }
+#define HOT static inline __attribute__((always_inline))
 #endif
-
-/* Index of the highest / lowest set bit; x != 0. */
-static unsigned fls_size(size_t x)
-{
-#if SIZE_MAX > 0xffffffffu
-    if (x >> 32)
-        return 32 + fls32((uint32_t)(x >> 32));
-#endif
-    return fls32((uint32_t)x);
-}
-
-static unsigned ffs_size(size_t x)
-{
-#if SIZE_MAX > 0xffffffffu
-    if ((uint32_t)x == 0)
-        return 32 + ffs32((uint32_t)(x >> 32));
-#endif
-    return ffs32((uint32_t)x);
-}
+#define COLD static __attribute__((noinline, cold))
 
 static size_t align_up(size_t v, size_t a) { return (v + a - 1) & ~(a - 1); }
-
-/* ------------------------------------------------------- free-block index */
-
-void kheap_index_position(size_t size, unsigned *fl, unsigned *sl)
-{
-    if (size < SMALL_BLOCK) {
-        *fl = 0;
-        *sl = (unsigned)(size >> ALIGN_LOG2);
-        return;
-    }
-    unsigned f = fls_size(size);
-    *sl = (unsigned)(size >> (f - KHEAP_SL_LOG2)) ^ SL_COUNT;
-    *fl = f - FL_SHIFT + 1;
-}
-
-/* The lower bound of the first list that holds only blocks >= size: a
- * search that starts there needs no list walk.  May reach MAX_BLOCK. */
-static size_t search_size(size_t size)
-{
-    if (size < SMALL_BLOCK)
-        return size;
-    size_t r = size + ((size_t)1 << (fls_size(size) - KHEAP_SL_LOG2)) - 1;
-    return r & ~(((size_t)1 << (fls_size(r) - KHEAP_SL_LOG2)) - 1);
-}
 
 /* ------------------------------------------------ detection (full tier) */
 
 /* Corruption found inside an operation: the instance stops (every later
  * call fails) rather than follow a pointer it cannot trust; the report
  * goes to the panic hook once the lock is released. */
-static void corrupt(kheap *h, const char *what, const void *addr)
+COLD void corrupt(kheap *h, const char *what, const void *addr)
 {
     if (!h->broken && h->pending_what == NULL) {
         h->pending_what = what;
@@ -84,8 +31,12 @@ static void corrupt(kheap *h, const char *what, const void *addr)
     h->broken = true;
 }
 
+/* Only the full tier detects corruption, so only there can an instance
+ * stop: in the basic tier every test of it compiles away. */
+HOT bool stopped(const kheap *h) { return KHEAP_HARDEN && h->broken; }
+
 /* A pointer taken from a free-list link could be a free block of ours. */
-static bool link_plausible(const kheap *h, const block *b)
+HOT bool link_plausible(const kheap *h, const block *b)
 {
     uintptr_t a = (uintptr_t)b;
     return b == NULL ||
@@ -94,7 +45,7 @@ static bool link_plausible(const kheap *h, const block *b)
 }
 
 /* b's neighbours in its list point back at it (the unlink check). */
-static bool links_intact(const kheap *h, const block *b, const block *next,
+HOT bool links_intact(const kheap *h, const block *b, const block *next,
                          const block *prev, const block *head)
 {
     return link_plausible(h, next) && link_plausible(h, prev) &&
@@ -106,14 +57,14 @@ static bool links_intact(const kheap *h, const block *b, const block *next,
 
 /* Freed memory is filled with POISON and verified when handed out again,
  * so a write after free shows at the next allocation of those bytes. */
-static void poison_fill(char *from, char *to)
+HOT void poison_fill(char *from, char *to)
 {
     if (KHEAP_HARDEN)
         for (; from < to; from++)
             *from = (char)POISON;
 }
 
-static bool poison_intact(kheap *h, const char *from, const char *to)
+HOT bool poison_intact(kheap *h, const char *from, const char *to)
 {
     if (KHEAP_HARDEN)
         for (; from < to; from++)
@@ -127,10 +78,12 @@ static bool poison_intact(kheap *h, const char *from, const char *to)
 /* Where a free block's poison lies: past its links, up to its footer. */
 static char *poison_start(const block *b) { return (char *)block_payload(b) + 2 * W; }
 
-static void index_insert(kheap *h, block *b)
+/* The index and the blocks keep no statistics of their own: free bytes and
+ * counts are derived when asked (diag.c), so the hot paths pay for none. */
+HOT void index_insert(kheap *h, block *b, size_t size)
 {
     unsigned fl, sl;
-    kheap_index_position(block_size(b), &fl, &sl);
+    kheap_index_position(size, &fl, &sl);
     block *head = h->lists[fl][sl];
     link_set(h, &b->next_free, head);
     link_set(h, &b->prev_free, NULL);
@@ -139,14 +92,12 @@ static void index_insert(kheap *h, block *b)
     h->lists[fl][sl] = b;
     h->fl_bitmap |= (size_t)1 << fl;
     h->sl_bitmap[fl] |= (uint32_t)1 << sl;
-    h->stats.free_bytes += block_size(b);
-    h->stats.free_blocks++;
 }
 
-static void index_remove(kheap *h, block *b)
+HOT void index_remove(kheap *h, block *b, size_t size)
 {
     unsigned fl, sl;
-    kheap_index_position(block_size(b), &fl, &sl);
+    kheap_index_position(size, &fl, &sl);
     block *next = link_get(h, &b->next_free);
     block *prev = link_get(h, &b->prev_free);
     if (KHEAP_HARDEN && !links_intact(h, b, next, prev, h->lists[fl][sl])) {
@@ -165,31 +116,33 @@ static void index_remove(kheap *h, block *b)
                 h->fl_bitmap &= ~((size_t)1 << fl);
         }
     }
-    h->stats.free_bytes -= block_size(b);
-    h->stats.free_blocks--;
 }
 
 /* Takes list head b out of the index; NULL when b or its links turn out
  * to be corrupt (full tier). */
-static block *index_take_block(kheap *h, block *b)
+HOT block *index_take_block(kheap *h, block *b)
 {
     if (KHEAP_HARDEN && !link_plausible(h, b)) {
         corrupt(h, "free list head corrupted: a write over a freed block's header?",
                 block_payload(b));
         return NULL;
     }
-    index_remove(h, b);
-    return h->broken ? NULL : b;
+    index_remove(h, b, block_size(b));
+    return stopped(h) ? NULL : b;
 }
 
-/* A free block of at least `want` bytes (a search_size() value), taken out
- * of the index, or NULL.  Constant time: two bitmap scans. */
-static block *index_take(kheap *h, size_t want)
+/* A free block of at least `need` bytes, taken out of the index, or NULL.
+ * The search starts at the first list whose blocks all fit (need rounded up
+ * to a list boundary), so no list is walked: two bit scans. */
+HOT block *index_take(kheap *h, size_t need)
 {
-    if (want >= MAX_BLOCK)
-        return NULL;
     unsigned fl, sl;
+    size_t want = need;
+    if (want >= SMALL_BLOCK)
+        want += ((size_t)1 << (fls_size(want) - KHEAP_SL_LOG2)) - 1;
     kheap_index_position(want, &fl, &sl);
+    if (fl >= FL_COUNT)
+        return NULL;
     uint32_t sl_map = h->sl_bitmap[fl] & (~(uint32_t)0 << sl);
     if (sl_map == 0) {
         if (fl + 1 >= 8 * sizeof(size_t))
@@ -207,7 +160,7 @@ static block *index_take(kheap *h, size_t want)
 /* The head of need's own class when it fits: the one block of that class
  * worth a look before asking the provider (one probe, still O(1)).  It is
  * what makes stats.largest_free exact. */
-static block *index_take_head(kheap *h, size_t need)
+HOT block *index_take_head(kheap *h, size_t need)
 {
     unsigned fl, sl;
     kheap_index_position(need, &fl, &sl);
@@ -219,13 +172,13 @@ static block *index_take_head(kheap *h, size_t need)
 
 /* ------------------------------------------------------------ blocks */
 
-static void block_set_size(const kheap *h, block *b, size_t size)
+HOT void block_set_size(const kheap *h, block *b, size_t size)
 {
     hdr_set(h, b, size | (b->size & FLAG_MASK));
 }
 
 /* Block bytes for a request, or 0 when it cannot be met at all. */
-static size_t request_block_size(size_t request)
+HOT size_t request_block_size(size_t request)
 {
     if (request >= MAX_BLOCK - 2 * ALIGN - HDR)
         return 0;
@@ -234,49 +187,59 @@ static size_t request_block_size(size_t request)
 }
 
 /* Marks b free and merges it with free neighbours (taking them out of the
- * index).  Returns the merged block, not yet in the index. */
-static block *block_merge_free(kheap *h, block *b)
+ * index).  Returns the merged block, not yet in the index.  Sizes travel in
+ * locals: every header word is read once and written once. */
+HOT block *block_merge_free(kheap *h, block *b)
 {
-    if (block_prev_is_free(b)) {
-        block *prev = (block *)(void *)((char *)b - b->prev_size);
-        index_remove(h, prev);
-        block_set_size(h, prev, block_size(prev) + block_size(b));
+    size_t word = b->size;
+    size_t size = word & ~FLAG_MASK;
+    block *next = (block *)(void *)((char *)b + size);
+    size_t next_word = next->size;
+    if (next_word & FLAG_FREE) {
+        size_t next_size = next_word & ~FLAG_MASK;
+        index_remove(h, next, next_size);
+        poison_fill((char *)next, poison_start(next));
+        size += next_size;
+        next = (block *)(void *)((char *)b + size);
+        next_word = next->size;
+    }
+    if (word & FLAG_PREV_FREE) {
+        size_t prev_size = b->prev_size;
+        block *prev = (block *)(void *)((char *)b - prev_size);
+        index_remove(h, prev, prev_size);
         /* A second free of b must still read as a double free. */
-        hdr_set(h, b, b->size | FLAG_FREE);
+        hdr_set(h, b, word | FLAG_FREE);
         poison_fill((char *)b, poison_start(b));
         b = prev;
+        size += prev_size;
     }
-    block *next = block_next(b);
-    if (block_is_free(next)) {
-        index_remove(h, next);
-        block_set_size(h, b, block_size(b) + block_size(next));
-        poison_fill((char *)next, poison_start(next));
-        next = block_next(b);
-    }
-    hdr_set(h, b, b->size | FLAG_FREE);
-    hdr_set(h, next, next->size | FLAG_PREV_FREE);
-    next->prev_size = block_size(b);
+    /* No two free blocks touch, so the merged block's predecessor is in use. */
+    hdr_set(h, b, size | FLAG_FREE);
+    hdr_set(h, next, next_word | FLAG_PREV_FREE);
+    next->prev_size = size;
     return b;
 }
 
 /* Hands out b (free, not in the index, next block not free): keeps `need`
  * bytes and returns the rest to the index when it can stand as a block. */
-static void block_use(kheap *h, block *b, size_t need, bool split)
+HOT void block_use(kheap *h, block *b, size_t need, bool split)
 {
-    size_t size = block_size(b);
+    size_t word = b->size;
+    size_t size = word & ~FLAG_MASK;
+    block *next = (block *)(void *)((char *)b + size);
     poison_intact(h, poison_start(b), (char *)b + need);
     if (split && size - need >= MIN_BLOCK) {
+        /* The rest stays free before `next`, whose PREV_FREE stays set. */
         block *rest = (block *)(void *)((char *)b + need);
         hdr_set(h, rest, (size - need) | FLAG_FREE);
-        block *after = block_next(rest);
-        after->prev_size = size - need;
-        block_set_size(h, b, need);
-        index_insert(h, rest);
+        next->prev_size = size - need;
+        index_insert(h, rest, size - need);
+        size = need;
+    } else {
+        hdr_set(h, next, next->size & ~FLAG_PREV_FREE);
     }
-    hdr_set(h, b, b->size & ~FLAG_FREE);
-    hdr_set(h, block_next(b), block_next(b)->size & ~FLAG_PREV_FREE);
-    h->stats.in_use_bytes += block_size(b);
-    h->stats.blocks_in_use++;
+    hdr_set(h, b, size | (word & FLAG_PREV_FREE));
+    h->stats.in_use_bytes += size;
     h->stats.allocs++;
     if (h->stats.in_use_bytes > h->stats.peak_in_use_bytes)
         h->stats.peak_in_use_bytes = h->stats.in_use_bytes;
@@ -316,7 +279,7 @@ static size_t heap_pages_for(const kheap *h, size_t header_bytes, size_t size)
 
 /* Lays a heap over fresh pages: header, one free block (not in the index),
  * sentinel.  Links it first in the instance's list. */
-static block *heap_setup(kheap *h, void *base, size_t pages, size_t header_bytes, unsigned flags)
+COLD block *heap_setup(kheap *h, void *base, size_t pages, size_t header_bytes, unsigned flags)
 {
     heap *hp = base;
     size_t bytes = pages * h->page_size;
@@ -330,6 +293,7 @@ static block *heap_setup(kheap *h, void *base, size_t pages, size_t header_bytes
     hp->flags = flags;
 
     hdr_set(h, b, (bytes - first) | FLAG_FREE);
+    h->block_bytes += bytes - first;
     poison_fill(poison_start(b), (char *)base + bytes - PAYLOAD_OFF);
     released_forget(h, (uintptr_t)base, bytes);
     block *s = heap_sentinel(hp, h->page_size);
@@ -371,7 +335,7 @@ static bool released_holds(const kheap *h, uintptr_t a)
     return false;
 }
 
-static block *heap_map(kheap *h, size_t pages, unsigned flags)
+COLD block *heap_map(kheap *h, size_t pages, unsigned flags)
 {
     void *base = h->config.provider.map(h->config.provider.ctx, pages);
     if (base == NULL)
@@ -379,7 +343,7 @@ static block *heap_map(kheap *h, size_t pages, unsigned flags)
     return heap_setup(h, base, pages, sizeof(heap), flags);
 }
 
-static void heap_release(kheap *h, heap *hp)
+COLD void heap_release(kheap *h, heap *hp)
 {
     if (hp->prev != NULL)
         hp->prev->next = hp->next;
@@ -393,6 +357,7 @@ static void heap_release(kheap *h, heap *hp)
         h->spare = NULL;
     h->stats.pages -= hp->pages;
     h->stats.heaps--;
+    h->block_bytes -= block_size(hp->first);
     hp->magic = 0;
     released_note(h, (uintptr_t)hp, hp->pages * h->page_size);
     h->config.provider.unmap(h->config.provider.ctx, hp, hp->pages);
@@ -407,7 +372,7 @@ static bool heap_is_empty(const heap *hp, size_t page_size)
  * least `extra` bytes larger than the free space it ends with now.
  * Returns that last block (free, out of the index), or NULL with nothing
  * changed when the provider cannot grow the run. */
-static block *heap_grow(kheap *h, heap *hp, size_t extra)
+COLD block *heap_grow(kheap *h, heap *hp, size_t extra)
 {
     size_t ps = h->page_size;
     size_t pages = pages_for(h, extra);
@@ -421,13 +386,14 @@ static block *heap_grow(kheap *h, heap *hp, size_t extra)
     block *b;
     if (block_prev_is_free(s)) {
         b = (block *)(void *)((char *)s - s->prev_size);
-        index_remove(h, b);
+        index_remove(h, b, block_size(b));
         block_set_size(h, b, block_size(b) + pages * ps);
     } else {
         b = s;
         hdr_set(h, b, (pages * ps) | FLAG_FREE);
     }
     hp->pages += pages;
+    h->block_bytes += pages * ps;
     note_pages(h, end, pages);
     released_forget(h, (uintptr_t)end, pages * ps);
     poison_fill(b == s ? poison_start(b) : (char *)s, (char *)heap_sentinel(hp, ps));
@@ -441,7 +407,7 @@ static block *heap_grow(kheap *h, heap *hp, size_t extra)
  * the pages hp was mapped with (a large heap: down to what it uses).  b is
  * hp's free last block, merged and out of the index.  Returns false when b
  * still stands (the caller indexes it), true when trimming used it up. */
-static bool heap_trim(kheap *h, heap *hp, block *b)
+COLD bool heap_trim(kheap *h, heap *hp, block *b)
 {
     size_t ps = h->page_size;
     char *end = heap_end(hp, ps);
@@ -462,6 +428,7 @@ static bool heap_trim(kheap *h, heap *hp, block *b)
 
     size_t cut = (size_t)(end - new_end) >> h->page_shift;
     hp->pages -= cut;
+    h->block_bytes -= (size_t)(end - new_end);
     h->stats.pages -= cut;
     block *s = heap_sentinel(hp, ps);
     if (kept == 0) {
@@ -477,12 +444,12 @@ static bool heap_trim(kheap *h, heap *hp, block *b)
     return kept == 0;
 }
 
-/* b: merged free block, out of the index.  Returns its pages to the provider
- * where the policy says so, else puts it in the index. */
-static void block_settle(kheap *h, block *b)
+/* b: a merged free block that ends its heap (next is the sentinel).  Gives
+ * the heap or its free tail back where the policy says so; false when b
+ * still stands and belongs in the index. */
+COLD bool heap_tail_freed(kheap *h, block *b, block *next)
 {
-    block *next = block_next(b);
-    if (block_is_sentinel(next)) {
+    {
         heap *hp = heap_of_sentinel(next);
         if (b == hp->first && !(hp->flags & HEAP_HOME)) {
             bool keep = !(hp->flags & HEAP_LARGE) &&
@@ -490,33 +457,35 @@ static void block_settle(kheap *h, block *b)
                          !heap_is_empty(h->spare, h->page_size));
             if (!keep) {
                 heap_release(h, hp);
-                return;
+                return true;
             }
             h->spare = hp;
         }
-        if (heap_trim(h, hp, b))
-            return;
+        /* Only what grew can be trimmed (a large heap: what it does not use). */
+        if (hp->pages <= hp->base_pages && !(hp->flags & HEAP_LARGE))
+            return false;
+        return heap_trim(h, hp, b);
     }
-    index_insert(h, b);
 }
 
-/* A free block of at least `need` bytes, out of the index: from the index
- * (searching from `want`, need's search_size), else for a large request a
- * heap of its own (*large set: the caller does not split it), else by
- * growing the newest heap in place or from a new heap. */
-static block *block_find(kheap *h, size_t need, size_t want, bool *large)
+/* b: merged free block, out of the index.  Returns its pages to the provider
+ * where the policy says so, else puts it in the index. */
+HOT void block_settle(kheap *h, block *b)
 {
-    /* Free space that fits is used first, whatever the size: mapping a heap
-     * beside it would only grow the footprint. */
-    *large = false;
-    block *b = index_take(h, want);
-    if (b == NULL && !h->broken)
-        b = index_take_head(h, need);
-    if (b != NULL || h->broken)
-        return b;
-    if (need >= h->large_threshold) {
+    block *next = block_next(b);
+    if (!block_is_sentinel(next) || !heap_tail_freed(h, b, next))
+        index_insert(h, b, block_size(b));
+}
+
+/* A free block of at least `need` bytes from the provider: for a large
+ * request a heap of its own (*large set: the caller does not split it),
+ * else by growing the newest heap in place or from a new heap. */
+COLD block *block_from_provider(kheap *h, size_t need, bool *large)
+{
+    block *b;
+    *large = need >= h->large_threshold;
+    if (*large) {
         size_t pages = heap_pages_for(h, sizeof(heap), need);
-        *large = true;
         return pages == 0 ? NULL : heap_map(h, pages, HEAP_LARGE);
     }
     /* Grown or new space is used directly, not searched for: `need` is
@@ -540,25 +509,63 @@ static block *block_find(kheap *h, size_t need, size_t want, bool *large)
     return b;
 }
 
-static void *alloc_locked(kheap *h, size_t size)
+/* A free block of at least `need` bytes out of the index, or NULL.  Free
+ * space that fits is used first, whatever the size (mapping a heap beside it
+ * would only grow the footprint). */
+HOT block *index_find(kheap *h, size_t need)
+{
+    block *b = index_take(h, need);
+    if (b == NULL && !stopped(h))
+        b = index_take_head(h, need);
+    return b;
+}
+
+/* A free block of at least `need` bytes, out of the index: from the index,
+ * else from the provider (*large: a heap of its own, not to be split). */
+HOT block *block_find(kheap *h, size_t need, bool *large)
+{
+    *large = false;
+    block *b = index_find(h, need);
+    if (b != NULL || stopped(h))
+        return b;
+    return block_from_provider(h, need, large);
+}
+
+/* alloc's way to the provider, out of line so the index path stays lean. */
+COLD void *alloc_from_provider(kheap *h, size_t need)
+{
+    bool large;
+    block *b = block_from_provider(h, need, &large);
+    if (b == NULL)
+        return NULL;
+    block_use(h, b, need, !large);
+    return stopped(h) ? NULL : block_payload(b);
+}
+
+HOT void *alloc_locked(kheap *h, size_t size)
 {
     size_t need = request_block_size(size);
-    bool large;
-    block *b = need == 0 || h->broken ? NULL : block_find(h, need, search_size(need), &large);
-    if (b != NULL)
-        block_use(h, b, need, !large);
-    if (b == NULL || h->broken) {
-        h->stats.failed++;
-        return NULL;
+    if (need != 0 && !stopped(h)) {
+        block *b = index_find(h, need);
+        if (b != NULL) {
+            block_use(h, b, need, true);
+            if (!stopped(h))
+                return block_payload(b);
+        } else if (!stopped(h)) {
+            void *p = alloc_from_provider(h, need);
+            if (p != NULL)
+                return p;
+        }
     }
-    return block_payload(b);
+    h->stats.failed++;
+    return NULL;
 }
 
 /* --------------------------------------------------- validating pointers */
 
-/* Checks that p is the payload of a live block of h, as far as cheap tests
- * tell.  Returns NULL, or a message naming the likely bug. */
-static const char *block_validate(const kheap *h, const void *p, block **out)
+/* Why p is not a live block: the checks one by one, for the message.  Runs
+ * only after block_validate's combined test failed. */
+COLD const char *block_explain(const kheap *h, const void *p)
 {
     uintptr_t a = (uintptr_t)p;
     if (a % ALIGN != 0)
@@ -582,22 +589,47 @@ static const char *block_validate(const kheap *h, const void *p, block **out)
         return "next block's header check failed: overflow past the end of this block?";
     if (block_prev_is_free(next))
         return "double free (merged into a free neighbour), or the next header was overwritten";
-    if (!block_is_sentinel(next) &&
-        (block_size(next) < MIN_BLOCK || block_size(next) % ALIGN != 0))
+    if (!block_is_sentinel(next) && block_size(next) < MIN_BLOCK)
         return "next block's header is corrupt: overflow past the end of this block?";
-    if (block_prev_is_free(b)) {
-        block *prev = (block *)(void *)((char *)b - b->prev_size);
-        if (b->prev_size < MIN_BLOCK || b->prev_size % ALIGN != 0 ||
-            b->prev_size > a - h->lo || !block_is_free(prev) ||
-            block_size(prev) != b->prev_size || !hdr_ok(h, prev))
-            return "previous block's footer is corrupt: underflow into this header?";
+    return "previous block's footer is corrupt: underflow into this header?";
+}
+
+/* Checks that p is the payload of a live block of h, as far as cheap tests
+ * tell: the pointer, its header, the next header and (when the previous
+ * block is free) the footer free will merge through.  Returns NULL, or a
+ * message naming the likely bug. */
+HOT const char *block_validate(const kheap *h, const void *p, block **out)
+{
+    uintptr_t a = (uintptr_t)p;
+    uintptr_t first = h->lo + PAYLOAD_OFF;
+    if (a % ALIGN != 0 || a - first >= h->hi - first || released_holds(h, a))
+        return block_explain(h, p);
+    block *b = block_from_payload(p);
+    size_t word = b->size;
+    size_t size = word & ~FLAG_MASK;
+    if ((word & (FLAG_FREE | FLAG_SENTINEL)) != 0 || size < MIN_BLOCK ||
+        size % ALIGN != 0 || size > h->hi - a || !hdr_ok(h, b))
+        return block_explain(h, p);
+    const block *next = (const block *)(const void *)((const char *)b + size);
+    size_t next_word = next->size;
+    if ((next_word & FLAG_PREV_FREE) != 0 || !hdr_ok(h, next) ||
+        ((next_word & FLAG_SENTINEL) == 0 && (next_word & ~FLAG_MASK) < MIN_BLOCK))
+        return block_explain(h, p);
+    if (word & FLAG_PREV_FREE) {
+        /* The previous block's header must be exactly "free, this size". */
+        size_t prev_size = b->prev_size;
+        if (prev_size < MIN_BLOCK || prev_size % ALIGN != 0 || prev_size > a - h->lo)
+            return block_explain(h, p);
+        const block *prev = (const block *)(const void *)((const char *)b - prev_size);
+        if (prev->size != (prev_size | FLAG_FREE) || !hdr_ok(h, prev))
+            return block_explain(h, p);
     }
     *out = b;
     return NULL;
 }
 
 /* Misuse of one call: nothing was changed, the instance carries on. */
-static void misuse(kheap *h, const char *what, const void *addr)
+COLD void misuse(kheap *h, const char *what, const void *addr)
 {
     if (h->pending_what == NULL) {
         h->pending_what = what;
@@ -605,23 +637,31 @@ static void misuse(kheap *h, const char *what, const void *addr)
     }
 }
 
-/* Unlocks, then hands a pending detection to the panic hook: outside the
- * lock, so a hook that prints or dumps may call into the instance. */
-static void leave(kheap *h, uintptr_t saved)
+/* Hands a pending detection to the panic hook: outside the lock, so a hook
+ * that prints or dumps may call into the instance. */
+COLD void report_pending(kheap *h)
 {
     const char *what = h->pending_what;
     const void *addr = h->pending_addr;
     h->pending_what = NULL;
-    kheap_unlock(h, saved);
-    if (what != NULL && h->config.panic != NULL)
+    if (h->config.panic != NULL)
         h->config.panic(h->config.panic_ctx, what, addr);
 }
 
-static void free_locked(kheap *h, block *b)
+/* Unlocks, then reports what the call detected, if anything.  The pending
+ * report is only ever set under the lock, and a caller that races in
+ * between reports it instead: either way it is reported once. */
+HOT void leave(kheap *h, uintptr_t saved)
+{
+    kheap_unlock(h, saved);
+    if (h->pending_what != NULL)
+        report_pending(h);
+}
+
+HOT void free_locked(kheap *h, block *b)
 {
     poison_fill(poison_start(b), (char *)block_next(b));
     h->stats.in_use_bytes -= block_size(b);
-    h->stats.blocks_in_use--;
     h->stats.frees++;
     block_settle(h, block_merge_free(h, b));
 }
@@ -660,8 +700,8 @@ static bool block_resize_in_place(kheap *h, block *b, size_t need)
             return false;
         next = block_next(b);
     } else {
-        index_remove(h, next);
-        if (h->broken)
+        index_remove(h, next, block_size(next));
+        if (stopped(h))
             return false;
     }
     block_set_size(h, b, size + block_size(next));
@@ -734,7 +774,7 @@ kheap *kheap_create(const kheap_config *config)
                              : (heap_pages << h->page_shift) / 4;
     block *b = heap_setup(h, base, pages, header, HEAP_HOME);
     h->top = h->heaps;
-    index_insert(h, b);
+    index_insert(h, b, block_size(b));
     return h;
 }
 
@@ -784,11 +824,11 @@ void kheap_free(kheap *h, void *p)
     if (h == NULL || p == NULL)
         return;
     uintptr_t saved = kheap_lock(h);
-    block *b;
-    const char *bad = h->broken ? NULL : block_validate(h, p, &b);
+    block *b = NULL;
+    const char *bad = stopped(h) ? NULL : block_validate(h, p, &b);
     if (bad != NULL)
         misuse(h, bad, p);
-    else if (!h->broken)
+    else if (!stopped(h))
         free_locked(h, b);
     leave(h, saved);
 }
@@ -804,11 +844,11 @@ void *kheap_realloc(kheap *h, void *p, size_t size)
         return NULL;
     }
     uintptr_t saved = kheap_lock(h);
-    block *b;
-    const char *bad = h->broken ? "instance stopped after detecting corruption"
+    block *b = NULL;
+    const char *bad = stopped(h) ? "instance stopped after detecting corruption"
                                 : block_validate(h, p, &b);
     void *result = NULL;
-    if (bad != NULL && !h->broken) {
+    if (bad != NULL && !stopped(h)) {
         misuse(h, bad, p);
     } else if (bad == NULL) {
         size_t need = request_block_size(size);
@@ -845,9 +885,9 @@ void *kheap_aligned_alloc(kheap *h, size_t align, size_t size)
     size_t total = need + align + MIN_BLOCK;
     bool large;
     block *b = NULL;
-    if (need != 0 && align < MAX_BLOCK && total > need && total < MAX_BLOCK && !h->broken)
-        b = block_find(h, total, search_size(total), &large);
-    if (b == NULL || h->broken) {
+    if (need != 0 && align < MAX_BLOCK && total > need && total < MAX_BLOCK && !stopped(h))
+        b = block_find(h, total, &large);
+    if (b == NULL || stopped(h)) {
         h->stats.failed++;
         leave(h, saved);
         return NULL;
@@ -862,11 +902,11 @@ void *kheap_aligned_alloc(kheap *h, size_t align, size_t size)
         hdr_set(h, moved, (block_size(b) - gap) | FLAG_FREE | FLAG_PREV_FREE);
         moved->prev_size = gap;
         block_set_size(h, b, gap);
-        index_insert(h, b);
+        index_insert(h, b, gap);
         b = moved;
     }
     block_use(h, b, need, !large);
-    void *p = h->broken ? NULL : block_payload(b);
+    void *p = stopped(h) ? NULL : block_payload(b);
     leave(h, saved);
     return p;
 }
@@ -876,9 +916,9 @@ size_t kheap_usable_size(kheap *h, const void *p)
     if (h == NULL || p == NULL)
         return 0;
     uintptr_t saved = kheap_lock(h);
-    block *b;
-    const char *bad = h->broken ? NULL : block_validate(h, p, &b);
-    size_t usable = bad == NULL && !h->broken ? block_usable(b) : 0;
+    block *b = NULL;
+    const char *bad = stopped(h) ? NULL : block_validate(h, p, &b);
+    size_t usable = bad == NULL && !stopped(h) ? block_usable(b) : 0;
     if (bad != NULL)
         misuse(h, bad, p);
     leave(h, saved);

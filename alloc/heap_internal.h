@@ -149,7 +149,9 @@ struct kheap {
     const void *pending_addr;
     uintptr_t released[4][2]; /* full tier: runs of heaps given back lately */
     unsigned released_next;
-    kheap_stats stats;
+    kheap_stats stats;       /* in_use, peaks, pages, heaps and the counts; the
+                                rest is derived when asked (diag.c) */
+    size_t block_bytes;      /* bytes of every block of every heap, free or not */
     size_t fl_bitmap;
     uint32_t sl_bitmap[FL_COUNT];
     block *lists[FL_COUNT][SL_COUNT];
@@ -236,8 +238,57 @@ static inline void link_set(const kheap *h, block **at, block *v)
 }
 #endif
 
-/* Index position of a free block of `size` bytes. */
-void kheap_index_position(size_t size, unsigned *fl, unsigned *sl);
+/* Bit scans: the index's only arithmetic beyond shifts and masks. */
+#if defined(__arm__) && !defined(__ARM_FEATURE_CLZ)
+/* ARMv6-M has no CLZ; a fixed five-step search keeps the bound constant
+ * and keeps libgcc's __clzsi2 out of the link. */
+static inline unsigned fls32(uint32_t x)
+{
+    unsigned r = 0;
+    if (x & 0xffff0000u) { x >>= 16; r += 16; }
+    if (x & 0xff00u) { x >>= 8; r += 8; }
+    if (x & 0xf0u) { x >>= 4; r += 4; }
+    if (x & 0xcu) { x >>= 2; r += 2; }
+    if (x & 0x2u) r += 1;
+    return r;
+}
+static inline unsigned ffs32(uint32_t x) { return fls32(x & (0u - x)); }
+#else
+static inline unsigned fls32(uint32_t x) { return 31u - (unsigned)__builtin_clz(x); }
+static inline unsigned ffs32(uint32_t x) { return (unsigned)__builtin_ctz(x); }
+#endif
+
+/* Index of the highest / lowest set bit; x != 0. */
+static inline unsigned fls_size(size_t x)
+{
+#if SIZE_MAX > 0xffffffffu
+    if (x >> 32)
+        return 32 + fls32((uint32_t)(x >> 32));
+#endif
+    return fls32((uint32_t)x);
+}
+
+static inline unsigned ffs_size(size_t x)
+{
+#if SIZE_MAX > 0xffffffffu
+    if ((uint32_t)x == 0)
+        return 32 + ffs32((uint32_t)(x >> 32));
+#endif
+    return ffs32((uint32_t)x);
+}
+
+/* Index position of a free block of `size` bytes: the list that holds it. */
+static inline void kheap_index_position(size_t size, unsigned *fl, unsigned *sl)
+{
+    if (size < SMALL_BLOCK) {
+        *fl = 0;
+        *sl = (unsigned)(size >> ALIGN_LOG2);
+        return;
+    }
+    unsigned f = fls_size(size);
+    *sl = (unsigned)(size >> (f - KHEAP_SL_LOG2)) ^ SL_COUNT;
+    *fl = f - FL_SHIFT + 1;
+}
 
 /* Lock hooks: both set or both NULL (kheap_create checks). */
 static inline uintptr_t kheap_lock(kheap *h)

@@ -144,7 +144,8 @@ void kheap_free(kheap *heap, void *ptr);
  * Constant time. */
 size_t kheap_usable_size(kheap *heap, const void *ptr);
 
-/* Fills *stats.  Constant time. */
+/* Fills *stats.  Constant time but for free_blocks, which counts the free
+ * lists: O(free blocks) (the hot paths keep no count of their own). */
 void kheap_stats_get(kheap *heap, kheap_stats *stats);
 
 /* Walks every heap, block and free list and checks every invariant.  Returns
