@@ -1,7 +1,7 @@
 #!/bin/sh
 # The build's dependency step: installs the Debian packages that `make test`
 # and `make run` need when a tool is missing, with one line saying so.
-# Usage: mk/deps.sh [host|target|tools|all]   (default all)
+# Usage: mk/deps.sh [host|target|tools|fuzz|all]   (default all)
 set -u
 want=${1:-all}
 missing=""
@@ -19,6 +19,14 @@ m32_works() {
     rc=$?; rm -f /tmp/kheap-m32-$$ /tmp/kheap-m32-$$.c; return $rc
 }
 
+# libFuzzer's runtime ships apart from clang (libclang-rt-<major>-dev).
+fuzzer_links() {
+    printf '#include <stddef.h>\n#include <stdint.h>\nint LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);\nint LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; (void)n; return 0; }\n' \
+        > /tmp/kheap-fuzz-$$.c &&
+    clang -fsanitize=fuzzer,address,undefined /tmp/kheap-fuzz-$$.c -o /tmp/kheap-fuzz-$$
+    rc=$?; rm -f /tmp/kheap-fuzz-$$ /tmp/kheap-fuzz-$$.c; return $rc
+}
+
 need make command -v make
 need gcc command -v cc
 if [ "$want" != target ]; then
@@ -28,7 +36,12 @@ if [ "$want" = all ] || [ "$want" = tools ]; then
     need python3 command -v python3
     need gdb-multiarch command -v gdb-multiarch
 fi
-if [ "$want" != host ]; then
+if [ "$want" = all ] || [ "$want" = fuzz ]; then
+    need clang command -v clang
+    command -v clang >/dev/null 2>&1 &&
+        need "libclang-rt-$(clang -dumpversion | cut -d. -f1)-dev" fuzzer_links
+fi
+if [ "$want" != host ] && [ "$want" != tools ] && [ "$want" != fuzz ]; then
     need gcc-arm-none-eabi command -v arm-none-eabi-gcc
     need binutils-arm-none-eabi command -v arm-none-eabi-nm
     need libnewlib-arm-none-eabi test -e /usr/lib/arm-none-eabi/newlib/libc.a

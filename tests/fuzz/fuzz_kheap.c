@@ -1,0 +1,1146 @@
+/*
+ * libFuzzer harness for kheap.
+ *
+ * The input is a little program: a 9-byte header configures three
+ * instances, then each byte picks an instance and an operation, and the
+ * bytes after it are the operation's arguments.  Running out of input ends
+ * the program (every read past the end yields 0).
+ *
+ * Each instance runs on its own region shim (kheap_region_init over a static
+ * buffer, 64 KiB to 4 MiB, page size 64..4096) wrapped by a provider that
+ * refuses map or grow on demand, sometimes with grow hidden, with optional
+ * nesting lock hooks and a panic hook that aborts (this harness never
+ * misuses the API, so any report is a bug).  Under ASan the pages the
+ * region has not handed out are poisoned, so the allocator touching a page
+ * it does not hold is reported; fresh pages are filled with garbage.
+ *
+ * A shadow model keeps every live block's address, size and stamp seed.
+ * Checked: the stamp before free/realloc and the kept prefix after realloc,
+ * zeroes from calloc, alignment, usable_size >= size, NULL only where the
+ * provider refused or the request cannot fit the region (and always for
+ * huge sizes and bad alignments), a failed realloc leaves its block intact,
+ * kheap_check after every operation, stats against the model and against
+ * the pages the provider handed out, walk and dump against the model, at
+ * most one empty spare heap, and every page back after kheap_destroy.
+ *
+ * Any violation prints what failed and aborts, which libFuzzer reports as
+ * a crash.  Build with -DFUZZ_REPLAY_MAIN for a plain program that runs each
+ * file named on its command line (gcc, no libFuzzer needed); with
+ * FUZZ_TRACE=1 in the environment it prints every operation.
+ */
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../alloc/kheap.h"
+#include "../../alloc/region.h"
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FUZZ_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) && !defined(FUZZ_ASAN)
+#define FUZZ_ASAN 1
+#endif
+#ifdef FUZZ_ASAN
+#include <sanitizer/asan_interface.h>
+#define POISON(a, n) ASAN_POISON_MEMORY_REGION((a), (n))
+#define UNPOISON(a, n) ASAN_UNPOISON_MEMORY_REGION((a), (n))
+#else
+#define POISON(a, n) ((void)(a), (void)(n))
+#define UNPOISON(a, n) ((void)(a), (void)(n))
+#endif
+
+/* The harness's byte loops (stamps, zero checks) would cost a coverage
+ * callback per byte and teach the fuzzer nothing. */
+#if defined(__clang__)
+#define NO_COVERAGE __attribute__((no_sanitize("coverage"), noinline))
+#else
+#define NO_COVERAGE
+#endif
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Header bytes of a block in use (older headers have no macro: one word). */
+#ifdef KHEAP_BLOCK_OVERHEAD
+#define BLOCK_OVERHEAD KHEAP_BLOCK_OVERHEAD
+#else
+#define BLOCK_OVERHEAD sizeof(size_t)
+#endif
+
+#define NINST 3
+#define REGION_MAX ((size_t)4 << 20)
+#define BUF_BYTES (REGION_MAX + 4096)
+#define MIN_PAGE 64
+#define MAX_PAGES (REGION_MAX / MIN_PAGE)
+#define MAX_LIVE 384
+#define MAX_WALK 4096
+#define BRK_CAP ((size_t)256 << 10)
+#define DUMP_CAP ((size_t)1 << 20)
+
+/* ------------------------------------------------------------ input */
+
+typedef struct input {
+    const uint8_t *p;
+    size_t n, i;
+} input;
+
+static bool in_more(const input *in) { return in->i < in->n; }
+static uint8_t in_u8(input *in) { return in->i < in->n ? in->p[in->i++] : 0; }
+static uint16_t in_u16(input *in)
+{
+    uint16_t lo = in_u8(in);
+    return (uint16_t)(lo | (uint16_t)in_u8(in) << 8);
+}
+static uint32_t in_u32(input *in)
+{
+    uint32_t lo = in_u16(in);
+    return lo | (uint32_t)in_u16(in) << 16;
+}
+
+/* ------------------------------------------------------------ state */
+
+typedef struct live {
+    unsigned char *p;
+    size_t size;    /* bytes stamped with seed */
+    uint32_t seed;
+} live;
+
+typedef struct inst {
+    int id;
+    unsigned char *buf;
+    kheap_region *region;
+    kheap_provider real;
+    unsigned char *rstart, *rend;  /* the region's page-rounded bounds */
+    size_t region_bytes, page_size;
+    unsigned char garbage;
+    bool grow_hidden, use_lock;
+    /* provider wrapper */
+    unsigned map_mode, grow_mode;  /* 0 ok, 1 fail next, 2 fail all, 3 fail odd calls */
+    unsigned long map_calls, grow_calls, refusals;
+    size_t held;                   /* pages handed to the instance, not returned */
+    uint8_t held_map[MAX_PAGES / 8];
+    int lock_depth;
+    /* sbrk model */
+    uintptr_t brk_start, brk;
+    /* instance and shadow model */
+    kheap *h;
+    live blocks[MAX_LIVE];
+    size_t nlive;
+} inst;
+
+static unsigned char bufs[NINST][BUF_BYTES] __attribute__((aligned(4096)));
+static inst insts[NINST];
+static uint32_t seed_counter;
+static unsigned long op_index;
+static const char *op_name = "setup";
+static bool trace;
+
+static void die(const inst *s, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
+static void die(const inst *s, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "kheap fuzz: op %lu (%s) on instance %d: ", op_index, op_name,
+            s != NULL ? s->id : -1);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    abort();
+}
+
+#define ENSURE(s, cond, ...) do { if (!(cond)) die((s), __VA_ARGS__); } while (0)
+
+static void tracef(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void tracef(const char *fmt, ...)
+{
+    if (!trace)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+}
+
+/* ------------------------------------------------------------ stamps */
+
+static inline unsigned char stamp_byte(uint32_t seed, size_t i)
+{
+    return (unsigned char)(seed + (uint32_t)i * 7u + (uint32_t)(i >> 8) * 13u);
+}
+
+NO_COVERAGE static void stamp(unsigned char *p, size_t from, size_t to, uint32_t seed)
+{
+    for (size_t i = from; i < to; i++)
+        p[i] = stamp_byte(seed, i);
+}
+
+NO_COVERAGE static void verify(const inst *s, const unsigned char *p, size_t n, uint32_t seed, const char *what)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != stamp_byte(seed, i))
+            die(s, "%s: block %p byte %zu of %zu is 0x%02x, expected 0x%02x", what,
+                (const void *)p, i, n, p[i], stamp_byte(seed, i));
+}
+
+static inline unsigned char brk_byte(uintptr_t a) { return (unsigned char)(a ^ (a >> 8) ^ 0x5a); }
+
+/* ------------------------------------------------------------ provider */
+
+static size_t page_index(const inst *s, const void *addr)
+{
+    return (size_t)((const unsigned char *)addr - s->rstart) / s->page_size;
+}
+
+static bool held_bit(const inst *s, size_t i) { return (s->held_map[i / 8] >> (i % 8)) & 1u; }
+
+static void set_held(inst *s, size_t first, size_t n, bool on)
+{
+    for (size_t i = first; i < first + n; i++) {
+        ENSURE(s, held_bit(s, i) != on, "page %zu %s twice", i, on ? "handed out" : "given back");
+        if (on)
+            s->held_map[i / 8] |= (uint8_t)(1u << (i % 8));
+        else
+            s->held_map[i / 8] &= (uint8_t)~(1u << (i % 8));
+    }
+}
+
+static bool inject(unsigned *mode, unsigned long call)
+{
+    switch (*mode) {
+    case 1: *mode = 0; return true;
+    case 2: return true;
+    case 3: return (call & 1) != 0;
+    default: return false;
+    }
+}
+
+/* The lowest address map/grow may hand out: the page above the break. */
+static uintptr_t brk_floor(const inst *s)
+{
+    uintptr_t ps = s->page_size;
+    return (s->brk + ps - 1) & ~(ps - 1);
+}
+
+static void took_pages(inst *s, void *p, size_t pages)
+{
+    size_t bytes = pages * s->page_size;
+    unsigned char *c = p;
+    ENSURE(s, ((uintptr_t)c & (s->page_size - 1)) == 0, "provider run %p not page aligned", p);
+    ENSURE(s, c >= s->rstart && bytes <= (size_t)(s->rend - c), "provider run %p outside region", p);
+    ENSURE(s, (uintptr_t)c >= brk_floor(s), "provider run %p below the break %p", p, (void *)s->brk);
+    set_held(s, page_index(s, c), pages, true);
+    UNPOISON(c, bytes);
+    memset(c, s->garbage, bytes);
+    s->held += pages;
+}
+
+static void *w_map(void *ctx, size_t pages)
+{
+    inst *s = ctx;
+    ENSURE(s, pages > 0, "map(0)");
+    if (inject(&s->map_mode, s->map_calls++)) {
+        s->refusals++;
+        return NULL;
+    }
+    void *p = s->real.map(s->real.ctx, pages);
+    if (p == NULL) {
+        s->refusals++;
+        return NULL;
+    }
+    took_pages(s, p, pages);
+    return p;
+}
+
+static void w_unmap(void *ctx, void *addr, size_t pages)
+{
+    inst *s = ctx;
+    unsigned char *c = addr;
+    size_t bytes = pages * s->page_size;
+    ENSURE(s, pages > 0, "unmap(%p, 0)", addr);
+    ENSURE(s, ((uintptr_t)c & (s->page_size - 1)) == 0, "unmap(%p) not page aligned", addr);
+    ENSURE(s, c >= s->rstart && pages <= (size_t)(s->rend - c) / s->page_size,
+           "unmap(%p, %zu) outside region", addr, pages);
+    set_held(s, page_index(s, c), pages, false);
+    memset(c, 0xdd, bytes);
+    POISON(c, bytes);
+    s->real.unmap(s->real.ctx, addr, pages);
+    s->held -= pages;
+}
+
+static bool w_grow(void *ctx, void *end, size_t pages)
+{
+    inst *s = ctx;
+    unsigned char *c = end;
+    ENSURE(s, pages > 0, "grow(%p, 0)", end);
+    ENSURE(s, ((uintptr_t)c & (s->page_size - 1)) == 0 && c > s->rstart && c <= s->rend,
+           "grow(%p) end not a page boundary in the region", end);
+    ENSURE(s, held_bit(s, page_index(s, c) - 1), "grow(%p): the page before end is not held", end);
+    if (inject(&s->grow_mode, s->grow_calls++) || !s->real.grow(s->real.ctx, end, pages)) {
+        s->refusals++;
+        return false;
+    }
+    took_pages(s, end, pages);
+    return true;
+}
+
+static uintptr_t w_lock(void *ctx)
+{
+    inst *s = ctx;
+    return (uintptr_t)s->lock_depth++;
+}
+
+static void w_unlock(void *ctx, uintptr_t saved)
+{
+    inst *s = ctx;
+    ENSURE(s, s->lock_depth > 0 && (uintptr_t)(s->lock_depth - 1) == saved,
+           "unlock(%zu) at depth %d", (size_t)saved, s->lock_depth);
+    s->lock_depth--;
+}
+
+static void w_panic(void *ctx, const char *what, const void *addr)
+{
+    die(ctx, "panic hook called without misuse: %s (%p)", what, addr);
+}
+
+/* ------------------------------------------------------------ set-up */
+
+static const size_t region_sizes[8] = {
+    (size_t)1 << 20, (size_t)2 << 20, (size_t)3 << 20, (size_t)4 << 20,
+    (size_t)1 << 20, (size_t)4 << 20, (size_t)256 << 10, (size_t)64 << 10,
+};
+static const size_t heap_pages_opt[8] = {0, 1, 2, 3, 4, 8, 32, 128};
+static const size_t threshold_opt[8] = {0, 64, 200, 1024, 4096, 16384, 65536, (size_t)1 << 20};
+
+static void region_setup(inst *s, uint8_t a, uint8_t c)
+{
+    s->page_size = (size_t)1 << (6 + (a & 7) % 7);
+    s->grow_hidden = (a & 8) != 0;
+    s->use_lock = (a & 16) != 0;
+    s->region_bytes = region_sizes[a >> 5];
+    s->garbage = (unsigned char)(a ^ c ^ 0xa5);
+    unsigned char *start = s->buf + (size_t)c * 16;
+    unsigned char *end = start + s->region_bytes;
+
+    /* Between inputs the whole buffer is poisoned: open just enough for the
+     * region's bookkeeping (64 bytes + one bit per page, at most 8256 bytes,
+     * plus rounding the start up to a page). */
+    size_t meta_room = 8256 + 2 * 4096;
+    UNPOISON(start, meta_room);
+    s->region = kheap_region_init(start, end, s->page_size);
+    ENSURE(s, s->region != NULL, "kheap_region_init(%p, %p, %zu) failed", (void *)start,
+           (void *)end, s->page_size);
+    uintptr_t mask = s->page_size - 1;
+    s->rstart = (unsigned char *)s->region;
+    s->rend = (unsigned char *)((uintptr_t)end & ~mask);
+    ENSURE(s, (uintptr_t)s->rstart == (((uintptr_t)start + mask) & ~mask),
+           "region %p does not start at the first page boundary of %p", (void *)s->rstart,
+           (void *)start);
+    /* The break starts right above the bookkeeping. */
+    unsigned char *meta_end = kheap_region_sbrk(s->region, 0);
+    size_t pages = (size_t)(s->rend - s->rstart) / s->page_size;
+    size_t meta_bytes = 64 + 4 * ((pages + 31) / 32);
+    ENSURE(s, meta_end == s->rstart + ((meta_bytes + mask) & ~mask),
+           "sbrk(0) %p is not the end of the meta pages", (void *)meta_end);
+    if (s->garbage & 1) {
+        /* O(pages): not on every input. */
+        kheap_region_usage u;
+        kheap_region_usage_get(s->region, &u);
+        ENSURE(s, u.page_size == s->page_size && u.pages_total == pages && u.pages_mapped == 0 &&
+                  u.pages_brk == 0 && u.pages_meta * s->page_size == (size_t)(meta_end - s->rstart) &&
+                  u.pages_free == u.pages_total - u.pages_meta && u.largest_free_run == u.pages_free,
+               "fresh region usage is off");
+    }
+    POISON(start, (size_t)(s->rstart - start));
+    if (meta_end < start + meta_room)
+        POISON(meta_end, (size_t)(start + meta_room - meta_end));
+    s->real = kheap_region_provider(s->region);
+    ENSURE(s, s->real.page_size == s->page_size && s->real.grow != NULL, "region provider is off");
+    memset(s->held_map, 0, sizeof s->held_map);
+    s->held = 0;
+    s->brk_start = s->brk = (uintptr_t)meta_end;
+}
+
+static void instance_create(inst *s, uint8_t b)
+{
+    kheap_config cfg = {
+        .provider = {
+            .ctx = s,
+            .page_size = s->page_size,
+            .map = w_map,
+            .unmap = w_unmap,
+            .grow = s->grow_hidden ? NULL : w_grow,
+        },
+        .panic = w_panic,
+        .panic_ctx = s,
+        .heap_pages = heap_pages_opt[b & 7],
+        .large_threshold = threshold_opt[(b >> 3) & 7],
+    };
+    if (s->use_lock) {
+        cfg.lock = w_lock;
+        cfg.unlock = w_unlock;
+        cfg.lock_ctx = s;
+    }
+    if (b & 64)
+        s->map_mode = 1;
+    unsigned long refusals = s->refusals;
+    s->nlive = 0;
+    s->h = kheap_create(&cfg);
+    tracef("  create inst %d page %zu region %zu grow %s lock %s heap_pages %zu threshold %zu -> %p\n",
+           s->id, s->page_size, s->region_bytes, s->grow_hidden ? "hidden" : "yes",
+           s->use_lock ? "yes" : "no", cfg.heap_pages, cfg.large_threshold, (void *)s->h);
+    ENSURE(s, s->h != NULL || s->refusals != refusals, "kheap_create failed with pages to spare");
+    ENSURE(s, s->h != NULL || s->held == 0, "failed kheap_create kept %zu pages", s->held);
+}
+
+static void instance_destroy(inst *s)
+{
+    kheap_destroy(s->h);
+    s->h = NULL;
+    s->nlive = 0;
+    ENSURE(s, s->held == 0, "kheap_destroy kept %zu pages", s->held);
+}
+
+/* Gives the break back, checks the region is whole again and poisons its
+ * bookkeeping: the buffer is then wholly poisoned, as between inputs. */
+static void region_teardown(inst *s)
+{
+    if (s->brk != s->brk_start) {
+        void *r = kheap_region_sbrk(s->region, -(intptr_t)(s->brk - s->brk_start));
+        ENSURE(s, (uintptr_t)r == s->brk, "sbrk back to the start returned %p", r);
+        POISON((void *)s->brk_start, s->brk - s->brk_start);
+        s->brk = s->brk_start;
+    }
+    kheap_region_usage u;
+    kheap_region_usage_get(s->region, &u);
+    ENSURE(s, u.pages_mapped == 0 && u.pages_brk == 0 && u.pages_free == u.pages_total - u.pages_meta &&
+              u.largest_free_run == u.pages_free,
+           "region not whole at the end: mapped %zu brk %zu free %zu of %zu", u.pages_mapped,
+           u.pages_brk, u.pages_free, u.pages_total - u.pages_meta);
+    POISON(s->rstart, s->brk_start - (uintptr_t)s->rstart);
+}
+
+/* ------------------------------------------------------------ model checks */
+
+static void check_instance(inst *s)
+{
+    ENSURE(s, s->lock_depth == 0, "lock depth %d after the call", s->lock_depth);
+    if (s->h == NULL) {
+        ENSURE(s, s->held == 0, "no instance but %zu pages held", s->held);
+        return;
+    }
+    const char *why = NULL;
+    if (!kheap_check(s->h, &why))
+        die(s, "kheap_check: %s", why != NULL ? why : "(no reason)");
+    kheap_stats st;
+    kheap_stats_get(s->h, &st);
+    ENSURE(s, st.blocks_in_use == s->nlive, "stats blocks_in_use %zu, model %zu", st.blocks_in_use,
+           s->nlive);
+    ENSURE(s, st.allocs - st.frees == st.blocks_in_use, "allocs %zu - frees %zu != in use %zu",
+           st.allocs, st.frees, st.blocks_in_use);
+    ENSURE(s, st.pages == s->held, "stats pages %zu, provider handed out %zu", st.pages, s->held);
+    ENSURE(s, st.peak_pages >= st.pages && st.peak_in_use_bytes >= st.in_use_bytes,
+           "peak below current");
+    ENSURE(s, st.heaps >= 1 && st.heaps <= st.pages, "heaps %zu for %zu pages", st.heaps, st.pages);
+    size_t want = 0;
+    for (size_t i = 0; i < s->nlive; i++)
+        want += s->blocks[i].size + BLOCK_OVERHEAD;
+    ENSURE(s, st.in_use_bytes >= want, "in_use_bytes %zu below the model's %zu", st.in_use_bytes, want);
+    ENSURE(s, st.in_use_bytes + st.free_bytes <= st.pages * s->page_size,
+           "in use + free bytes exceed the pages held");
+    ENSURE(s, st.largest_free <= st.free_bytes, "largest_free %zu > free_bytes %zu",
+           st.largest_free, st.free_bytes);
+    ENSURE(s, (st.free_blocks == 0) == (st.free_bytes == 0), "free blocks/bytes disagree");
+}
+
+static void check_align(const inst *s, const void *p, size_t align, const char *what)
+{
+    if (align < KHEAP_ALIGN)
+        align = KHEAP_ALIGN;
+    ENSURE(s, ((uintptr_t)p & (align - 1)) == 0, "%s returned %p, not aligned to %zu", what, p, align);
+    ENSURE(s, (const unsigned char *)p >= s->rstart && (const unsigned char *)p < s->rend,
+           "%s returned %p outside the region", what, p);
+}
+
+static void check_usable(inst *s, const void *p, size_t size, const char *what)
+{
+    size_t u = kheap_usable_size(s->h, p);
+    ENSURE(s, u >= size, "%s: usable_size(%p) %zu < %zu", what, p, u, size);
+    ENSURE(s, u <= (size_t)(s->rend - (const unsigned char *)p),
+           "%s: usable_size(%p) %zu runs past the region", what, p, u);
+}
+
+static kheap_stats stats_now(inst *s)
+{
+    kheap_stats st;
+    kheap_stats_get(s->h, &st);
+    return st;
+}
+
+static size_t failed_count(inst *s) { return stats_now(s).failed; }
+
+/* A request that is not met leaves the instance as it was, but for the
+ * failed count. */
+static void check_unchanged(inst *s, const kheap_stats *before, const char *what)
+{
+    kheap_stats now = stats_now(s), was = *before;
+    ENSURE(s, now.failed == was.failed + 1, "%s returned NULL: failed %zu -> %zu", what,
+           was.failed, now.failed);
+    now.failed = was.failed;
+    ENSURE(s, memcmp(&now, &was, sizeof now) == 0,
+           "%s returned NULL but changed the instance: in_use %zu->%zu free %zu->%zu "
+           "blocks %zu->%zu free_blocks %zu->%zu largest %zu->%zu pages %zu->%zu heaps %zu->%zu",
+           what, was.in_use_bytes, now.in_use_bytes, was.free_bytes, now.free_bytes,
+           was.blocks_in_use, now.blocks_in_use, was.free_blocks, now.free_blocks,
+           was.largest_free, now.largest_free, was.pages, now.pages, was.heaps, now.heaps);
+}
+
+/* A request of `size` bytes may get NULL iff the provider refused during
+ * the call or the region cannot hold it; above the region it must. */
+static void check_null(inst *s, const void *p, size_t size, unsigned long refusals_before,
+                       const kheap_stats *before, const char *what)
+{
+    if (p == NULL) {
+        ENSURE(s, size > s->region_bytes || s->refusals != refusals_before,
+               "%s(%zu) returned NULL though the provider never refused", what, size);
+        check_unchanged(s, before, what);
+    } else {
+        size_t failed = failed_count(s);
+        ENSURE(s, size <= s->region_bytes, "%s(%zu) returned %p for more than the region holds",
+               what, size, p);
+        ENSURE(s, failed == before->failed, "%s succeeded: failed %zu -> %zu", what,
+               before->failed, failed);
+    }
+}
+
+static void model_add(inst *s, void *p, size_t size)
+{
+    ENSURE(s, s->nlive < MAX_LIVE, "model full");
+    for (size_t i = 0; i < s->nlive; i++)
+        ENSURE(s, s->blocks[i].p != p, "%p handed out while live", p);
+    uint32_t seed = seed_counter += 0x9e3779b9u;
+    stamp(p, 0, size, seed);
+    s->blocks[s->nlive++] = (live){p, size, seed};
+}
+
+static void model_remove(inst *s, size_t i)
+{
+    s->blocks[i] = s->blocks[--s->nlive];
+}
+
+/* ------------------------------------------------------------ sizes */
+
+static size_t huge_size(input *in)
+{
+    uint8_t k = in_u8(in);
+    switch (k & 7) {
+    case 0: return SIZE_MAX - (k >> 3);
+    case 1: return SIZE_MAX / 2;
+    case 2: return SIZE_MAX / 2 + 1 + (k >> 3);
+    case 3: return ((size_t)1 << (8 * sizeof(size_t) - 2)) - (k >> 3);
+#if SIZE_MAX > 0xffffffffu
+    case 4: return ((size_t)1 << 47) - (size_t)(k >> 3) * 8;
+    case 5: return ((size_t)1 << 47) - 2 * 64 - sizeof(size_t) - (k >> 3);
+#else
+    case 4: return ((size_t)1 << 31) - (size_t)(k >> 3) * 8;
+    case 5: return ((size_t)1 << 31) - 2 * 64 - sizeof(size_t) - (k >> 3);
+#endif
+    case 6: return REGION_MAX + 1 + (size_t)(k >> 3) * 4096;
+    default: return SIZE_MAX - 4096 * (size_t)(k >> 3);
+    }
+}
+
+static size_t gen_size(inst *s, input *in)
+{
+    uint8_t k = in_u8(in);
+    if (k < 170)
+        return in_u16(in) % 513;
+    if (k < 225)
+        return in_u16(in) % 65537;
+    if (k < 240)
+        return in_u32(in) % (((size_t)1 << 20) + 1);
+    if (k < 246)
+        return s->region_bytes - in_u16(in) % (s->region_bytes / 2);
+    return huge_size(in);
+}
+
+/* Payloads this big are stamped and verified; bigger ones cannot exist. */
+static bool fits(const inst *s, size_t size) { return size <= s->region_bytes; }
+
+/* ------------------------------------------------------------ operations */
+
+static void op_alloc(inst *s, input *in)
+{
+    size_t size = gen_size(s, in);
+    if (s->nlive >= MAX_LIVE)
+        return;
+    unsigned long r0 = s->refusals;
+    kheap_stats f0 = stats_now(s);
+    void *p = kheap_alloc(s->h, size);
+    tracef("  alloc(%zu) -> %p\n", size, p);
+    check_null(s, p, size, r0, &f0, "alloc");
+    if (p != NULL) {
+        check_align(s, p, KHEAP_ALIGN, "alloc");
+        check_usable(s, p, size, "alloc");
+        model_add(s, p, size);
+    }
+}
+
+NO_COVERAGE static size_t first_nonzero(const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n && p[i] == 0)
+        i++;
+    return i;
+}
+
+static void op_calloc(inst *s, input *in)
+{
+    size_t n, size;
+    uint8_t k = in_u8(in);
+    if (k < 200) {
+        n = in_u8(in) % 17;
+        size = gen_size(s, in) % 4097;
+    } else if (k < 230) {
+        n = (size_t)in_u16(in) + 1;
+        size = in_u8(in) + 1;
+    } else {
+        /* n * size overflows */
+        n = SIZE_MAX / 2 + 1 + in_u8(in);
+        size = 2 + in_u8(in);
+    }
+    if (s->nlive >= MAX_LIVE)
+        return;
+    size_t bytes;
+    bool overflow = __builtin_mul_overflow(n, size, &bytes);
+    unsigned long r0 = s->refusals;
+    kheap_stats f0 = stats_now(s);
+    unsigned char *p = kheap_calloc(s->h, n, size);
+    tracef("  calloc(%zu, %zu) -> %p\n", n, size, (void *)p);
+    if (overflow) {
+        ENSURE(s, p == NULL, "calloc(%zu, %zu) overflows but returned %p", n, size, (void *)p);
+        check_unchanged(s, &f0, "calloc (overflow)");
+        return;
+    }
+    check_null(s, p, bytes, r0, &f0, "calloc");
+    if (p == NULL)
+        return;
+    check_align(s, p, KHEAP_ALIGN, "calloc");
+    check_usable(s, p, bytes, "calloc");
+    size_t nz = first_nonzero(p, bytes);
+    ENSURE(s, nz == bytes, "calloc(%zu, %zu) = %p: byte %zu is 0x%02x", n, size, (void *)p, nz, p[nz]);
+    model_add(s, p, bytes);
+}
+
+static size_t pick(inst *s, input *in) { return in_u16(in) % s->nlive; }
+
+static void op_free(inst *s, input *in)
+{
+    if (s->nlive == 0) {
+        kheap_free(s->h, NULL);
+        return;
+    }
+    size_t i = pick(s, in);
+    live b = s->blocks[i];
+    tracef("  free(%p) size %zu\n", (void *)b.p, b.size);
+    verify(s, b.p, b.size, b.seed, "before free");
+    kheap_free(s->h, b.p);
+    model_remove(s, i);
+}
+
+static void op_realloc(inst *s, input *in)
+{
+    uint8_t k = in_u8(in);
+    size_t i = SIZE_MAX;
+    live old = {NULL, 0, 0};
+    if (s->nlive > 0 && k >= 16) {
+        i = pick(s, in);
+        old = s->blocks[i];
+    }
+    size_t size;
+    switch (k & 3) {
+    case 0: size = 0; break;                                   /* to 0: frees */
+    case 1: size = old.size == 0 ? 0 : in_u16(in) % old.size;  /* shrink */
+        if (k & 4) size = old.size;
+        break;
+    case 2: size = old.size + in_u16(in) % 1024; break;        /* grow a little */
+    default: size = gen_size(s, in); break;
+    }
+    if (old.p == NULL && s->nlive >= MAX_LIVE)
+        return;
+    size_t old_usable = 0;
+    if (old.p != NULL) {
+        verify(s, old.p, old.size, old.seed, "before realloc");
+        old_usable = kheap_usable_size(s->h, old.p);
+    }
+    unsigned long r0 = s->refusals;
+    kheap_stats f0 = stats_now(s);
+    unsigned char *p = kheap_realloc(s->h, old.p, size);
+    tracef("  realloc(%p size %zu, %zu) -> %p\n", (void *)old.p, old.size, size, (void *)p);
+    if (old.p != NULL && size == 0) {
+        ENSURE(s, p == NULL, "realloc(%p, 0) returned %p", (void *)old.p, (void *)p);
+        model_remove(s, i);
+        return;
+    }
+    if (old.p == NULL) {
+        check_null(s, p, size, r0, &f0, "realloc(NULL)");
+        if (p != NULL) {
+            check_align(s, p, KHEAP_ALIGN, "realloc(NULL)");
+            check_usable(s, p, size, "realloc(NULL)");
+            model_add(s, p, size);
+        }
+        return;
+    }
+    if (p == NULL) {
+        ENSURE(s, size > old.size, "realloc(%p, %zu) shrinking from %zu failed", (void *)old.p,
+               size, old.size);
+        check_null(s, p, size, r0, &f0, "realloc");
+        verify(s, old.p, old.size, old.seed, "after failed realloc");
+        ENSURE(s, kheap_usable_size(s->h, old.p) == old_usable,
+               "failed realloc changed usable_size(%p) from %zu", (void *)old.p, old_usable);
+        return;
+    }
+    check_null(s, p, size, r0, &f0, "realloc");
+    check_align(s, p, KHEAP_ALIGN, "realloc");
+    verify(s, p, old.size < size ? old.size : size, old.seed, "prefix kept by realloc");
+    check_usable(s, p, size, "realloc");
+    uint32_t seed = seed_counter += 0x9e3779b9u;
+    stamp(p, 0, size, seed);
+    s->blocks[i] = (live){p, size, seed};
+    for (size_t j = 0; j < s->nlive; j++)
+        ENSURE(s, j == i || s->blocks[j].p != p, "realloc returned live block %p", (void *)p);
+}
+
+static void op_aligned(inst *s, input *in)
+{
+    uint8_t k = in_u8(in);
+    size_t align;
+    bool bad = false, vast = false;
+    if (k < 232) {
+        align = (size_t)1 << (k % 17);
+    } else {
+        static const size_t odd[] = {0, 3, 6, 24, 48, 96, 4095, 65535, 65537, 12288, SIZE_MAX,
+                                     SIZE_MAX / 2};
+        switch (k & 15) {
+        case 12: align = (size_t)1 << 22; vast = true; break;
+        case 13: align = (size_t)1 << 30; vast = true; break;
+        case 14: align = ((size_t)1 << (8 * sizeof(size_t) - 1)); vast = true; break;
+        case 15: align = ((size_t)1 << (8 * sizeof(size_t) - 8)); vast = true; break;
+        default: align = odd[k & 15]; bad = true; break;
+        }
+    }
+    size_t size = gen_size(s, in);
+    if (s->nlive >= MAX_LIVE)
+        return;
+    unsigned long r0 = s->refusals;
+    kheap_stats f0 = stats_now(s);
+    void *p = kheap_aligned_alloc(s->h, align, size);
+    tracef("  aligned_alloc(%zu, %zu) -> %p\n", align, size, p);
+    if (bad) {
+        ENSURE(s, p == NULL, "aligned_alloc(%zu, %zu): bad alignment but got %p", align, size, p);
+        check_unchanged(s, &f0, "aligned_alloc (bad alignment)");
+        return;
+    }
+    if (vast) {
+        if (p == NULL) {
+            check_unchanged(s, &f0, "aligned_alloc (vast alignment)");
+            return;
+        }
+        ENSURE(s, fits(s, size), "aligned_alloc(%zu, %zu) returned %p", align, size, p);
+    } else {
+        check_null(s, p, size, r0, &f0, "aligned_alloc");
+        if (p == NULL)
+            return;
+    }
+    check_align(s, p, align, "aligned_alloc");
+    check_usable(s, p, size, "aligned_alloc");
+    model_add(s, p, size);
+}
+
+static void op_usable(inst *s, input *in)
+{
+    if (s->nlive == 0) {
+        ENSURE(s, kheap_usable_size(s->h, NULL) == 0, "usable_size(NULL) != 0");
+        return;
+    }
+    size_t i = pick(s, in);
+    live *b = &s->blocks[i];
+    size_t u = kheap_usable_size(s->h, b->p);
+    tracef("  usable_size(%p) = %zu (asked %zu)\n", (void *)b->p, u, b->size);
+    ENSURE(s, u >= b->size, "usable_size(%p) %zu < %zu", (void *)b->p, u, b->size);
+    /* The whole usable size is ours: stamp it and keep it in the model. */
+    stamp(b->p, b->size, u, b->seed);
+    b->size = u;
+}
+
+typedef struct walk_ctx {
+    inst *s;
+    size_t n, stop_after, calls;
+    kheap_block_info blocks[MAX_WALK];
+} walk_ctx;
+
+static walk_ctx walk_buf;
+
+static bool walk_fn(void *ctx, const kheap_block_info *b)
+{
+    walk_ctx *w = ctx;
+    inst *s = w->s;
+    ENSURE(s, !s->use_lock || s->lock_depth > 0, "walk callback without the lock");
+    w->calls++;
+    if (w->n < MAX_WALK)
+        w->blocks[w->n++] = *b;
+    return w->stop_after == 0 || w->calls < w->stop_after;
+}
+
+static int cmp_ptr(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void op_walk(inst *s, input *in)
+{
+    walk_ctx *w = &walk_buf;
+    uint8_t k = in_u8(in);
+    w->s = s;
+    w->n = w->calls = 0;
+    w->stop_after = k < 200 ? 0 : (size_t)(k - 199);
+    kheap_walk(s->h, walk_fn, w);
+    kheap_stats st;
+    kheap_stats_get(s->h, &st);
+    size_t total = st.blocks_in_use + st.free_blocks;
+    if (w->stop_after != 0) {
+        size_t want = total < w->stop_after ? total : w->stop_after;
+        ENSURE(s, w->calls == want, "walk stopping after %zu: %zu calls (of %zu blocks)",
+               w->stop_after, w->calls, total);
+        return;
+    }
+    ENSURE(s, w->calls == total, "walk saw %zu blocks, stats say %zu", w->calls, total);
+    if (w->n < w->calls)
+        return;
+    static void *used[MAX_WALK], *model[MAX_LIVE];
+    size_t nused = 0, empty_heaps = 0, heap_used = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        const kheap_block_info *b = &w->blocks[i];
+        ENSURE(s, ((uintptr_t)b->ptr & (KHEAP_ALIGN - 1)) == 0, "walk: payload %p misaligned", b->ptr);
+        ENSURE(s, (unsigned char *)b->ptr >= s->rstart && (unsigned char *)b->ptr + b->size <= s->rend,
+               "walk: block %p+%zu outside the region", b->ptr, b->size);
+        bool new_heap = i == 0 || b->heap != w->blocks[i - 1].heap;
+        if (!new_heap) {
+            const kheap_block_info *a = &w->blocks[i - 1];
+            ENSURE(s, (uintptr_t)a->ptr + a->size < (uintptr_t)b->ptr,
+                   "walk: block %p+%zu overlaps %p", a->ptr, a->size, b->ptr);
+        } else {
+            if (i > 0 && heap_used == 0)
+                empty_heaps++;
+            heap_used = 0;
+        }
+        if (b->in_use) {
+            used[nused++] = b->ptr;
+            heap_used++;
+        }
+    }
+    /* The last heap is the home heap, which is never given back. */
+    ENSURE(s, empty_heaps <= 1, "walk: %zu empty heaps besides the home heap", empty_heaps);
+    ENSURE(s, nused == s->nlive, "walk: %zu blocks in use, model %zu", nused, s->nlive);
+    for (size_t i = 0; i < s->nlive; i++)
+        model[i] = s->blocks[i].p;
+    qsort(used, nused, sizeof used[0], cmp_ptr);
+    qsort(model, s->nlive, sizeof model[0], cmp_ptr);
+    for (size_t i = 0; i < nused; i++)
+        ENSURE(s, used[i] == model[i], "walk: block in use %p, model has %p", used[i], model[i]);
+    for (size_t i = 0; i < w->n; i++)
+        if (w->blocks[i].in_use)
+            ENSURE(s, kheap_usable_size(s->h, w->blocks[i].ptr) == w->blocks[i].size,
+                   "walk size %zu of %p differs from usable_size", w->blocks[i].size,
+                   w->blocks[i].ptr);
+}
+
+typedef struct dump_ctx {
+    inst *s;
+    size_t len;
+    bool truncated;
+    char text[DUMP_CAP];
+} dump_ctx;
+
+static dump_ctx dump_buf;
+
+static void dump_fn(void *ctx, const char *text, size_t len)
+{
+    dump_ctx *d = ctx;
+    ENSURE(d->s, !d->s->use_lock || d->s->lock_depth > 0, "dump output without the lock");
+    ENSURE(d->s, len > 0 && len < 4096, "dump piece of %zu bytes", len);
+    if (d->len + len >= DUMP_CAP) {
+        d->truncated = true;
+        return;
+    }
+    memcpy(d->text + d->len, text, len);
+    d->len += len;
+}
+
+static void op_dump(inst *s, input *in)
+{
+    (void)in;
+    dump_ctx *d = &dump_buf;
+    d->s = s;
+    d->len = 0;
+    d->truncated = false;
+    kheap_dump(s->h, dump_fn, d);
+    if (d->truncated)
+        return;
+    d->text[d->len] = '\0';
+    static const char begin[] = "kheap-dump begin instance=", end[] = "\nkheap-dump end\n";
+    ENSURE(s, strncmp(d->text, begin, sizeof begin - 1) == 0, "dump does not start with '%s'", begin);
+    ENSURE(s, d->len >= sizeof end && strcmp(d->text + d->len - (sizeof end - 1), end) == 0,
+           "dump does not end with 'kheap-dump end'");
+    size_t used = 0, heaps = 0;
+    for (const char *l = d->text; *l != '\0';) {
+        const char *nl = strchr(l, '\n');
+        ENSURE(s, nl != NULL, "dump: unterminated line");
+        if (strncmp(l, "block offset=", 13) == 0) {
+            const char *st = strstr(l, " state=");
+            ENSURE(s, st != NULL && st < nl, "dump: block line without state");
+            used += strncmp(st, " state=used\n", 12) == 0;
+        } else if (strncmp(l, "heap addr=", 10) == 0) {
+            heaps++;
+        }
+        l = nl + 1;
+    }
+    kheap_stats st;
+    kheap_stats_get(s->h, &st);
+    ENSURE(s, used == s->nlive, "dump: %zu used blocks, model %zu", used, s->nlive);
+    ENSURE(s, heaps == st.heaps, "dump: %zu heaps, stats %zu", heaps, st.heaps);
+}
+
+static void op_faults(inst *s, input *in)
+{
+    uint8_t k = in_u8(in);
+    s->map_mode = k & 3;
+    s->grow_mode = (k >> 2) & 3;
+    tracef("  faults map %u grow %u\n", s->map_mode, s->grow_mode);
+}
+
+static void op_free_all(inst *s, input *in)
+{
+    uint8_t k = in_u8(in);
+    while (s->nlive > 0) {
+        size_t i = (k & 1) ? s->nlive - 1 : (k & 2) ? 0 : (size_t)(k * 31u) % s->nlive;
+        live b = s->blocks[i];
+        verify(s, b.p, b.size, b.seed, "before free (all)");
+        kheap_free(s->h, b.p);
+        model_remove(s, i);
+        check_instance(s);
+    }
+    kheap_stats st;
+    kheap_stats_get(s->h, &st);
+    tracef("  free all: heaps %zu pages %zu free blocks %zu\n", st.heaps, st.pages, st.free_blocks);
+    ENSURE(s, st.in_use_bytes == 0, "all freed but in_use_bytes %zu", st.in_use_bytes);
+    ENSURE(s, st.heaps <= 2, "all freed but %zu heaps kept (home + one spare at most)", st.heaps);
+    ENSURE(s, st.free_blocks == st.heaps, "all freed: %zu free blocks in %zu heaps", st.free_blocks,
+           st.heaps);
+}
+
+static void op_recreate(inst *s, input *in)
+{
+    uint8_t a = in_u8(in), b = in_u8(in), c = in_u8(in);
+    tracef("  destroy inst %d (%zu live)\n", s->id, s->nlive);
+    instance_destroy(s);
+    s->map_mode = s->grow_mode = 0;
+    if (a & 128) {
+        /* A fresh region with new geometry; give the break back first. */
+        region_teardown(s);
+        region_setup(s, (uint8_t)(a & 127), c);
+    } else {
+        kheap_region_usage u;
+        kheap_region_usage_get(s->region, &u);
+        ENSURE(s, u.pages_mapped == 0, "region has %zu pages mapped after destroy", u.pages_mapped);
+    }
+    instance_create(s, b);
+}
+
+NO_COVERAGE static void fill_brk(uintptr_t from, uintptr_t to)
+{
+    for (uintptr_t a = from; a < to; a++)
+        *(unsigned char *)a = brk_byte(a);
+}
+
+NO_COVERAGE static void verify_brk(inst *s, uintptr_t from, uintptr_t to)
+{
+    for (uintptr_t a = from; a < to; a++)
+        ENSURE(s, *(unsigned char *)a == brk_byte(a), "break byte %p overwritten",
+               (void *)a);
+}
+
+static void op_sbrk(inst *s, input *in)
+{
+    uint8_t k = in_u8(in);
+    intptr_t incr;
+    uintptr_t have = s->brk - s->brk_start;
+    if (k < 100)
+        incr = (intptr_t)(in_u16(in) % (BRK_CAP - have + 1 < 65536 ? BRK_CAP - have + 1 : 65536));
+    else if (k < 200)
+        incr = -(intptr_t)(have == 0 ? 0 : in_u32(in) % (have + 1));
+    else if (k < 230)
+        incr = (k & 1) ? -(intptr_t)(have + 1 + in_u8(in)) : (intptr_t)s->region_bytes + in_u8(in);
+    else
+        incr = (k & 1) ? INTPTR_MIN + in_u8(in) : INTPTR_MAX - in_u8(in);
+    bool must_fail = incr < 0 ? (uintptr_t)(-(incr + 1)) + 1 > have
+                              : (uintptr_t)incr > (uintptr_t)(s->rend - (unsigned char *)s->brk);
+    if (incr > 0 && !must_fail && have + (uintptr_t)incr > BRK_CAP)
+        return;
+    verify_brk(s, s->brk_start, s->brk);
+    uintptr_t old = s->brk;
+    void *r = kheap_region_sbrk(s->region, incr);
+    tracef("  sbrk(%jd) -> %p\n", (intmax_t)incr, r);
+    if (r == (void *)-1) {
+        ENSURE(s, (uintptr_t)kheap_region_sbrk(s->region, 0) == old, "failed sbrk moved the break");
+        return;
+    }
+    ENSURE(s, !must_fail, "sbrk(%jd) should have failed", (intmax_t)incr);
+    ENSURE(s, (uintptr_t)r == old, "sbrk returned %p, break was %p", r, (void *)old);
+    s->brk = old + (uintptr_t)incr;
+    ENSURE(s, (uintptr_t)kheap_region_sbrk(s->region, 0) == s->brk, "sbrk(0) disagrees");
+    if (incr > 0) {
+        /* The new break pages must not be held by anyone. */
+        for (size_t i = page_index(s, (void *)old);
+             s->rstart + i * s->page_size < (unsigned char *)s->brk; i++)
+            ENSURE(s, !held_bit(s, i), "sbrk handed out page %zu that map() gave the heap", i);
+        UNPOISON((void *)old, (size_t)incr);
+        fill_brk(old, s->brk);
+    } else if (incr < 0) {
+        POISON((void *)s->brk, old - s->brk);
+    }
+}
+
+static void op_verify_all(inst *s, input *in)
+{
+    (void)in;
+    for (size_t i = 0; i < s->nlive; i++) {
+        verify(s, s->blocks[i].p, s->blocks[i].size, s->blocks[i].seed, "verify all");
+        check_usable(s, s->blocks[i].p, s->blocks[i].size, "verify all");
+    }
+    verify_brk(s, s->brk_start, s->brk);
+}
+
+static void op_stats(inst *s, input *in)
+{
+    (void)in;
+    kheap_stats st;
+    kheap_stats_get(s->h, &st);
+    /* largest_free is exact: a request of that size succeeds without the
+     * provider. */
+    if (st.largest_free == 0 || s->nlive >= MAX_LIVE)
+        return;
+    unsigned long r0 = s->refusals, calls = s->map_calls + s->grow_calls;
+    void *p = kheap_alloc(s->h, st.largest_free);
+    tracef("  stats: largest_free %zu -> alloc %p\n", st.largest_free, p);
+    ENSURE(s, p != NULL && s->refusals == r0 && s->map_calls + s->grow_calls == calls,
+           "alloc(largest_free %zu) needed the provider (got %p)", st.largest_free, p);
+    check_align(s, p, KHEAP_ALIGN, "alloc(largest_free)");
+    check_usable(s, p, st.largest_free, "alloc(largest_free)");
+    model_add(s, p, st.largest_free);
+}
+
+typedef void (*op_fn)(inst *, input *);
+typedef struct op_def {
+    const char *name;
+    op_fn fn;
+    unsigned weight;
+} op_def;
+
+static const op_def ops[] = {
+    {"alloc", op_alloc, 16},     {"calloc", op_calloc, 4},   {"realloc", op_realloc, 10},
+    {"aligned_alloc", op_aligned, 6}, {"free", op_free, 14}, {"usable_size", op_usable, 3},
+    {"stats", op_stats, 2},      {"walk", op_walk, 2},       {"dump", op_dump, 1},
+    {"faults", op_faults, 2},    {"recreate", op_recreate, 1}, {"free_all", op_free_all, 1},
+    {"sbrk", op_sbrk, 1},        {"verify_all", op_verify_all, 1},
+};
+#define NOPS (sizeof ops / sizeof ops[0])
+static const op_def *op_table[64];
+
+static void build_op_table(void)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < NOPS; i++)
+        for (unsigned w = 0; w < ops[i].weight && n < 64; w++)
+            op_table[n++] = &ops[i];
+    while (n < 64)
+        op_table[n++] = &ops[NOPS - 1];
+}
+
+/* ------------------------------------------------------------ entry */
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    input in = {data, size, 0};
+    if (op_table[0] == NULL) {
+        build_op_table();
+        POISON(bufs, sizeof bufs);
+        const char *t = getenv("FUZZ_TRACE");
+        trace = t != NULL && *t != '\0' && *t != '0';
+    }
+    op_index = 0;
+    op_name = "setup";
+    uint8_t cfg[NINST][3];
+    for (int i = 0; i < NINST; i++)
+        for (int j = 0; j < 3; j++)
+            cfg[i][j] = in_u8(&in);
+    for (int i = 0; i < NINST; i++) {
+        inst *s = &insts[i];
+        memset(s, 0, offsetof(inst, held_map));
+        s->id = i;
+        s->buf = bufs[i];
+        s->lock_depth = 0;
+        region_setup(s, cfg[i][0], cfg[i][2]);
+        instance_create(s, cfg[i][1]);
+        s->map_mode = 0;
+        check_instance(s);
+    }
+    while (in_more(&in) && op_index < 100000) {
+        uint8_t b = in_u8(&in);
+        inst *s = &insts[(b >> 6) % NINST];
+        const op_def *op = op_table[b & 63];
+        op_index++;
+        op_name = op->name;
+        tracef("op %lu: %s on %d\n", op_index, op->name, s->id);
+        if (s->h == NULL && op->fn != op_recreate && op->fn != op_sbrk && op->fn != op_faults)
+            continue;
+        op->fn(s, &in);
+        check_instance(s);
+    }
+    op_name = "teardown";
+    for (int i = 0; i < NINST; i++) {
+        inst *s = &insts[i];
+        if (s->h != NULL)
+            op_verify_all(s, &in);
+        verify_brk(s, s->brk_start, s->brk);
+        instance_destroy(s);
+        region_teardown(s);
+    }
+    return 0;
+}
+
+#ifdef FUZZ_REPLAY_MAIN
+int main(int argc, char **argv)
+{
+    static uint8_t data[1 << 20];
+    for (int i = 1; i < argc; i++) {
+        FILE *f = fopen(argv[i], "rb");
+        if (f == NULL) {
+            perror(argv[i]);
+            return 2;
+        }
+        size_t n = fread(data, 1, sizeof data, f);
+        fclose(f);
+        fprintf(stderr, "replay %s (%zu bytes)\n", argv[i], n);
+        LLVMFuzzerTestOneInput(data, n);
+    }
+    fprintf(stderr, "replayed %d input(s): ok\n", argc - 1);
+    return 0;
+}
+#endif
