@@ -142,9 +142,12 @@ class Instance:
                     b + self.lay.payload - to_int(hp), (size_word & ~FLAG_MASK) - self.lay.w,
                     'free' if size_word & FLAG_FREE else 'used'))
         st = self.k['stats']
+        # The hot paths keep no free-byte count: like diag.c, derive it from
+        # the instance's block total.
+        free_bytes = int(self.k['block_bytes']) - int(st['in_use_bytes'])
         lines.append('stats in_use=%d free=%d largest_free=%d peak_in_use=%d pages=%d heaps=%d '
                      'allocs=%d frees=%d failed=%d' % (
-                         int(st['in_use_bytes']), int(st['free_bytes']), self.largest_free(),
+                         int(st['in_use_bytes']), free_bytes, self.largest_free(),
                          int(st['peak_in_use_bytes']), int(st['pages']), int(st['heaps']),
                          int(st['allocs']), int(st['frees']), int(st['failed'])))
         lines.append('kheap-dump end')
@@ -254,11 +257,19 @@ class Instance:
             problems.append('%d free block(s) in no free list, first 0x%x' % (
                 len(missing), min(missing)))
         st = self.k['stats']
-        for name, field in (('in_use', 'in_use_bytes'), ('free', 'free_bytes'),
-                            ('used_blocks', 'blocks_in_use'), ('free_blocks', 'free_blocks'),
-                            ('pages', 'pages'), ('heaps', 'heaps')):
-            if totals[name] != int(st[field]):
-                problems.append('stats.%s = %d, the heaps hold %d' % (field, int(st[field]), totals[name]))
+        # What the instance keeps, and what diag.c derives from it.
+        kept = {
+            'stats.in_use_bytes': (totals['in_use'], int(st['in_use_bytes'])),
+            'block_bytes - in_use_bytes': (totals['free'],
+                                           int(self.k['block_bytes']) - int(st['in_use_bytes'])),
+            'allocs - frees': (totals['used_blocks'], int(st['allocs']) - int(st['frees'])),
+            'listed free blocks': (totals['free_blocks'], listed),
+            'stats.pages': (totals['pages'], int(st['pages'])),
+            'stats.heaps': (totals['heaps'], int(st['heaps'])),
+        }
+        for name, (held, says) in kept.items():
+            if held != says:
+                problems.append('%s = %d, the heaps hold %d' % (name, says, held))
         summary = '%d heaps, %d blocks (%d used, %d free), %d listed free' % (
             totals['heaps'], totals['used_blocks'] + totals['free_blocks'], totals['used_blocks'],
             totals['free_blocks'], listed)
