@@ -769,9 +769,10 @@ kheap *kheap_create(const kheap_config *config)
     h->page_size = geometry.page_size;
     h->page_shift = geometry.page_shift;
     h->heap_pages = heap_pages;
-    h->large_threshold = config->large_threshold != 0
-                             ? config->large_threshold
-                             : (heap_pages << h->page_shift) / 4;
+    size_t quarter = (heap_pages << h->page_shift) / 4;
+    h->large_threshold = config->large_threshold != 0 ? config->large_threshold
+                         : quarter > KHEAP_DEFAULT_LARGE_BYTES ? quarter
+                                                               : KHEAP_DEFAULT_LARGE_BYTES;
     block *b = heap_setup(h, base, pages, header, HEAP_HOME);
     h->top = h->heaps;
     index_insert(h, b, block_size(b));

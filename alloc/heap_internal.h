@@ -69,9 +69,18 @@
 #endif
 #endif
 
-/* Default heap size in bytes (rounded up to whole pages). */
+/* Default heap size in bytes (rounded up to whole pages).  Small, because
+ * an embedded heap is judged by its footprint: a heap grows in place where
+ * the provider can, and a new one costs only its header and sentinel. */
 #ifndef KHEAP_DEFAULT_HEAP_BYTES
-#define KHEAP_DEFAULT_HEAP_BYTES 16384u
+#define KHEAP_DEFAULT_HEAP_BYTES 4096u
+#endif
+
+/* Default large threshold: a quarter of a heap, but never below this, so
+ * that small heaps do not send every middling request to a heap of its
+ * own (and a page of its own). */
+#ifndef KHEAP_DEFAULT_LARGE_BYTES
+#define KHEAP_DEFAULT_LARGE_BYTES 4096u
 #endif
 
 #define W ((size_t)sizeof(size_t))

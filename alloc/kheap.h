@@ -60,12 +60,12 @@ typedef struct kheap_config {
      * Give it some entropy where there is any; 0 derives one from the
      * instance's address. */
     uintptr_t secret;
-    /* Pages a new heap gets at least; 0 picks a default (16 KiB worth).
+    /* Pages a new heap gets at least; 0 picks a default (4 KiB worth).
      * When the provider cannot give that many, a heap gets just enough. */
     size_t heap_pages;
     /* Requests of at least this many bytes that no free block fits get a
      * heap of their own that goes back to the provider on free; 0 picks a
-     * default (a quarter of a default heap). */
+     * default (a quarter of a heap, at least 4 KiB). */
     size_t large_threshold;
 } kheap_config;
 
