@@ -54,22 +54,28 @@ HOT bool links_intact(const kheap *h, const block *b, const block *next,
 }
 
 #define POISON 0xa5u
+#define POISON_WORD ((size_t)-1 / 0xffu * POISON)
 
 /* Freed memory is filled with POISON and verified when handed out again,
- * so a write after free shows at the next allocation of those bytes. */
+ * so a write after free shows at the next allocation of those bytes.  Every
+ * poisoned range starts and ends on a word boundary (block sizes are
+ * multiples of KHEAP_ALIGN), so both go a word at a time. */
 HOT void poison_fill(char *from, char *to)
 {
     if (KHEAP_HARDEN)
-        for (; from < to; from++)
-            *from = (char)POISON;
+        for (size_t *w = (size_t *)(void *)from; (char *)w < to; w++)
+            *w = POISON_WORD;
 }
 
 HOT bool poison_intact(kheap *h, const char *from, const char *to)
 {
     if (KHEAP_HARDEN)
-        for (; from < to; from++)
-            if ((unsigned char)*from != POISON) {
-                corrupt(h, "write after free: freed memory was changed", from);
+        for (const size_t *w = (const size_t *)(const void *)from; (const char *)w < to; w++)
+            if (*w != POISON_WORD) {
+                const char *c = (const char *)w;
+                while ((unsigned char)*c == POISON)
+                    c++;
+                corrupt(h, "write after free: freed memory was changed", c);
                 return false;
             }
     return true;

@@ -123,6 +123,7 @@ typedef struct block {
 _Static_assert((ALIGN & (ALIGN - 1)) == 0 && ALIGN >= 8 && ALIGN <= 64,
               "flags need 3 free low bits; ALIGN_LOG2 covers 8..64");
 _Static_assert(((size_t)1 << ALIGN_LOG2) == ALIGN, "ALIGN_LOG2 matches ALIGN");
+_Static_assert(ALIGN % W == 0, "block boundaries are word boundaries (poison goes by words)");
 _Static_assert(offsetof(block, size) + W == PAYLOAD_OFF, "payload follows the size word");
 _Static_assert(HDR == W * (1 + KHEAP_HARDEN), "a block in use costs one word, two in the full tier");
 _Static_assert(sizeof(block) <= MIN_BLOCK + W, "a free block's links fit a minimum block");

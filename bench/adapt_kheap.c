@@ -61,7 +61,7 @@ static size_t k_peak(void)
 }
 
 const bench_allocator bench_adapter = {
-    .name = "kheap",
+    .name = KHEAP_HARDEN ? "kheap-full" : "kheap",
     .init = k_init,
     .malloc = k_malloc,
     .free = k_free,

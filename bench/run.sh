@@ -24,8 +24,11 @@ for spec in "$@"; do
     done
 done | xargs -P "$jobs" -L 1 sh -c '
     log="'"$out"'/logs/$0-$2.log"
+    start=$(date +%s.%N)
     timeout 900 '"$qemu"' -semihosting-config enable=on,target=native,arg=bench,arg=$2 \
         -kernel "$1" > "$log" 2>&1 || { echo "bench: $0 $2 failed (exit $?), see $log" >&2; exit 255; }
+    awk -v a="$start" -v b="$(date +%s.%N)" -v n="$0 $2" \
+        "BEGIN { printf \"bench: %-20s done in %5.1fs\\n\", n, b - a }"
 '
 
 {

@@ -38,10 +38,15 @@ for cpu in cortex-m3 cortex-m0; do
         $cc $common -mcpu=$cpu -ffreestanding -fno-builtin -fno-tree-loop-distribute-patterns \
             -c $f -o $o/$(basename $f .c).o
     done
+    mkdir -p $o/full
+    $cc $common -mcpu=$cpu -DKHEAP_HARDEN=1 -ffreestanding -c alloc/heap.c -o $o/full/heap.o
     $cc $common -mcpu=$cpu -Ialloc -c bench/size_kheap.c -o $o/size_kheap.o
     $cc $common -mcpu=$cpu -Ialloc -DSIZE_DIAG -c bench/size_kheap.c -o $o/size_diag.o
     $cc $common -mcpu=$cpu $o/size_kheap.o $o/heap.o $o/region.o $o/string.o $ld -nostdlib \
         -Wl,-Map=$o/kheap.map -o $o/kheap.elf -lgcc
+    $cc $common -mcpu=$cpu -Ialloc -DKHEAP_HARDEN=1 -c bench/size_kheap.c -o $o/full/size_kheap.o
+    $cc $common -mcpu=$cpu $o/full/size_kheap.o $o/full/heap.o $o/region.o $o/string.o $ld -nostdlib \
+        -Wl,-Map=$o/kheap-full.map -o $o/kheap-full.elf -lgcc
     $cc $common -mcpu=$cpu $o/size_diag.o $o/heap.o $o/region.o $o/diag.o $o/string.o $ld -nostdlib \
         -Wl,-Map=$o/diag.map -o $o/diag.elf -lgcc
     $cc $common -mcpu=$cpu bench/size_libc.c $ld -Wl,-Map=$o/newlib.map -o $o/newlib.elf \
@@ -62,6 +67,7 @@ done
         o=$out/size/$cpu
         k=$(sum_map $o/kheap.map '/(heap|region)\\.o$')
         echo "$cpu kheap malloc-family $k"
+        echo "$cpu kheap-full malloc-family (KHEAP_HARDEN=1) $(sum_map $o/kheap-full.map '/(heap|region)\\.o$')"
         echo "$cpu kheap diag(stats,check,walk,dump) $(sum_map $o/diag.map '/diag\\.o$')"
         echo "$cpu newlib malloc-family $(sum_map $o/newlib.map 'libc\.a')"
         echo "$cpu nano malloc-family $(sum_map $o/nano.map 'libc_nano\.a')"

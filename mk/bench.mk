@@ -35,20 +35,24 @@ BENCH_LDFLAGS := -T linker/kernel.ld -L linker/$(BOARD) \
     -Wl,--defsym=__exc_stack_size=0 -Wl,--gc-sections
 
 PICOLIBC_SPECS := /usr/lib/picolibc/arm-none-eabi/picolibc.specs
-BENCH_ALLOCS := kheap newlib nano $(if $(wildcard $(PICOLIBC_SPECS)),picolibc)
+# kheap-full: kheap with the full misuse tier (KHEAP_HARDEN=1), for its cost.
+BENCH_ALLOCS := kheap kheap-full newlib nano $(if $(wildcard $(PICOLIBC_SPECS)),picolibc)
 
 # Per allocator: extra compile flags (the libc's headers) and link flags.
 BENCH_CC_kheap :=
+BENCH_CC_kheap-full := -DKHEAP_HARDEN=1
 BENCH_CC_newlib := -DBENCH_LIBC_NAME='"newlib"'
 BENCH_CC_nano := -DBENCH_LIBC_NAME='"nano"' --specs=nano.specs
 BENCH_CC_picolibc := -DBENCH_LIBC_NAME='"picolibc"' --specs=$(PICOLIBC_SPECS)
 BENCH_LD_kheap := -nostdlib -lgcc
+BENCH_LD_kheap-full := $(BENCH_LD_kheap)
 BENCH_LD_newlib := -nostartfiles -Wl,--start-group -lc -lgcc -Wl,--end-group
 BENCH_LD_nano := --specs=nano.specs -nostartfiles -Wl,--start-group -lc -lgcc -Wl,--end-group
 BENCH_LD_picolibc := --specs=$(PICOLIBC_SPECS) -nostartfiles
 
 bench_objs = $(addprefix $(BENCH_BDIR)/$(1)/,$(addsuffix .o,$(basename $(2))))
 BENCH_SRC_kheap := $(BENCH_COMMON_SRC) $(BENCH_KHEAP_SRC)
+BENCH_SRC_kheap-full := $(BENCH_SRC_kheap)
 BENCH_SRC_newlib := $(BENCH_COMMON_SRC) $(BENCH_LIBC_SRC)
 BENCH_SRC_nano := $(BENCH_SRC_newlib)
 BENCH_SRC_picolibc := $(BENCH_SRC_newlib)
