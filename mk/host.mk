@@ -76,3 +76,13 @@ test-dropin: $(DROPIN_SO) $(DROPIN_A) $(DROPIN_TEST_BINS)
 	$(Q)sh tests/dropin/run.sh $(DROPIN_DIR) $(call SHOW_AND_LOG,dropin)
 
 DROPIN_TESTS := test-dropin
+
+# The same threads test under ThreadSanitizer (fewer iterations: TSan runs
+# it about ten times slower).
+.PHONY: test-dropin-tsan
+test-dropin-tsan: | deps-host
+	@echo "== host drop-in: 8 threads under ThreadSanitizer"
+	@mkdir -p $(RESULTS)
+	$(Q)sh tests/dropin/tsan.sh $(DROPIN_DIR)/tsan 4000 $(call SHOW_AND_LOG,dropin-tsan)
+DROPIN_TESTS += test-dropin-tsan
+
