@@ -18,7 +18,7 @@ static size_t largest_free(const kheap *h)
     unsigned sl = SL_COUNT - 1;
     while (!(h->sl_bitmap[fl] & ((uint32_t)1 << sl)))
         sl--;
-    return block_usable(h->lists[fl][sl]);
+    return block_room(h->lists[fl][sl]);
 }
 
 static size_t free_blocks_listed(const kheap *h)
@@ -80,6 +80,8 @@ static const char *check_block(const kheap *h, const heap *hp, const block *b,
         t->free_bytes += size;
         t->free_blocks++;
     } else {
+        if (canary_broken(h, b) != NULL)
+            return "a block's trailing canary was changed: a write past its end";
         t->in_use_bytes += size;
         t->blocks_in_use++;
     }
@@ -216,7 +218,7 @@ void kheap_walk(kheap *h, kheap_walk_fn fn, void *ctx)
             kheap_block_info info = {
                 .heap = hp,
                 .ptr = block_payload(b),
-                .size = block_usable(b),
+                .size = block_is_free(b) ? block_room(b) : block_request(h, b),
                 .in_use = !block_is_free(b),
             };
             going = fn(ctx, &info);
@@ -307,7 +309,7 @@ static void dump_heap(const kheap *h, const heap *hp, const dump_out *o)
     for (const block *b = hp->first; b != s; b = block_next(b)) {
         put_str(o, "block");
         put_field(o, "offset", (uintptr_t)block_payload(b) - (uintptr_t)hp);
-        put_field(o, "size", block_usable(b));
+        put_field(o, "size", block_is_free(b) ? block_room(b) : block_request(h, b));
         put_str(o, block_is_free(b) ? " state=free\n" : " state=used\n");
     }
 }

@@ -186,9 +186,9 @@ HOT void block_set_size(const kheap *h, block *b, size_t size)
 /* Block bytes for a request, or 0 when it cannot be met at all. */
 HOT size_t request_block_size(size_t request)
 {
-    if (request >= MAX_BLOCK - 2 * ALIGN - HDR)
+    if (request >= MAX_BLOCK - 2 * ALIGN - REQ_OVERHEAD)
         return 0;
-    size_t size = align_up(request + HDR, ALIGN);
+    size_t size = align_up(request + REQ_OVERHEAD, ALIGN);
     return size < MIN_BLOCK ? MIN_BLOCK : size;
 }
 
@@ -538,13 +538,14 @@ HOT block *block_find(kheap *h, size_t need, bool *large)
 }
 
 /* alloc's way to the provider, out of line so the index path stays lean. */
-COLD void *alloc_from_provider(kheap *h, size_t need)
+COLD void *alloc_from_provider(kheap *h, size_t need, size_t request)
 {
     bool large;
     block *b = block_from_provider(h, need, &large);
     if (b == NULL)
         return NULL;
     block_use(h, b, need, !large);
+    canary_set(h, b, request);
     return stopped(h) ? NULL : block_payload(b);
 }
 
@@ -555,10 +556,11 @@ HOT void *alloc_locked(kheap *h, size_t size)
         block *b = index_find(h, need);
         if (b != NULL) {
             block_use(h, b, need, true);
+            canary_set(h, b, size);
             if (!stopped(h))
                 return block_payload(b);
         } else if (!stopped(h)) {
-            void *p = alloc_from_provider(h, need);
+            void *p = alloc_from_provider(h, need, size);
             if (p != NULL)
                 return p;
         }
@@ -632,6 +634,19 @@ HOT const char *block_validate(const kheap *h, const void *p, block **out)
     }
     *out = b;
     return NULL;
+}
+
+/* Misuse of one call: nothing was changed, the instance carries on. */
+COLD void misuse(kheap *h, const char *what, const void *addr);
+
+/* Full tier: a changed trailing canary is reported (the block stays as it
+ * is: freeing it would hide the overflow's evidence). */
+HOT bool canary_reported(kheap *h, const block *b)
+{
+    const void *at = canary_broken(h, b);
+    if (at != NULL)
+        misuse(h, "write past the end of the block: the trailing canary was changed", at);
+    return at != NULL;
 }
 
 /* Misuse of one call: nothing was changed, the instance carries on. */
@@ -835,7 +850,7 @@ void kheap_free(kheap *h, void *p)
     const char *bad = stopped(h) ? NULL : block_validate(h, p, &b);
     if (bad != NULL)
         misuse(h, bad, p);
-    else if (!stopped(h))
+    else if (!stopped(h) && !canary_reported(h, b))
         free_locked(h, b);
     leave(h, saved);
 }
@@ -857,12 +872,14 @@ void *kheap_realloc(kheap *h, void *p, size_t size)
     void *result = NULL;
     if (bad != NULL && !stopped(h)) {
         misuse(h, bad, p);
-    } else if (bad == NULL) {
+    } else if (bad == NULL && !canary_reported(h, b)) {
         size_t need = request_block_size(size);
+        size_t had = block_request(h, b);
         if (need != 0 && block_resize_in_place(h, b, need)) {
+            canary_set(h, b, size);
             result = p;
         } else if (need != 0 && (result = alloc_locked(h, size)) != NULL) {
-            size_t keep = block_usable(b) < size ? block_usable(b) : size;
+            size_t keep = had < size ? had : size;
             __builtin_memcpy(result, p, keep);
             free_locked(h, b);
         } else if (need == 0) {
@@ -913,6 +930,7 @@ void *kheap_aligned_alloc(kheap *h, size_t align, size_t size)
         b = moved;
     }
     block_use(h, b, need, !large);
+    canary_set(h, b, size);
     void *p = stopped(h) ? NULL : block_payload(b);
     leave(h, saved);
     return p;
@@ -925,7 +943,8 @@ size_t kheap_usable_size(kheap *h, const void *p)
     uintptr_t saved = kheap_lock(h);
     block *b = NULL;
     const char *bad = stopped(h) ? NULL : block_validate(h, p, &b);
-    size_t usable = bad == NULL && !stopped(h) ? block_usable(b) : 0;
+    size_t usable = bad == NULL && !stopped(h) && !canary_reported(h, b)
+                        ? block_request(h, b) : 0;
     if (bad != NULL)
         misuse(h, bad, p);
     leave(h, saved);

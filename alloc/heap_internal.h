@@ -110,6 +110,10 @@ typedef struct block {
 #define PAYLOAD_OFF (offsetof(block, next_free))
 #define HDR (PAYLOAD_OFF - W)
 
+/* What a request pays beyond its bytes: the header, and in the full tier
+ * the trailing canary's word. */
+#define REQ_OVERHEAD ((size_t)KHEAP_BLOCK_OVERHEAD)
+
 /* The smallest block holds the header, both links and the footer. */
 #define MIN_BLOCK ((PAYLOAD_OFF + 2 * W + ALIGN - 1) & ~(ALIGN - 1))
 
@@ -125,7 +129,8 @@ _Static_assert((ALIGN & (ALIGN - 1)) == 0 && ALIGN >= 8 && ALIGN <= 64,
 _Static_assert(((size_t)1 << ALIGN_LOG2) == ALIGN, "ALIGN_LOG2 matches ALIGN");
 _Static_assert(ALIGN % W == 0, "block boundaries are word boundaries (poison goes by words)");
 _Static_assert(offsetof(block, size) + W == PAYLOAD_OFF, "payload follows the size word");
-_Static_assert(HDR == W * (1 + KHEAP_HARDEN), "a block in use costs one word, two in the full tier");
+_Static_assert(HDR == W * (1 + KHEAP_HARDEN), "a header is one word, two in the full tier");
+_Static_assert(REQ_OVERHEAD == HDR + W * KHEAP_HARDEN, "the full tier adds the canary word");
 _Static_assert(sizeof(block) <= MIN_BLOCK + W, "a free block's links fit a minimum block");
 _Static_assert(KHEAP_SL_LOG2 >= 1 && KHEAP_SL_LOG2 <= 5, "second-level bitmap is 32 bits");
 _Static_assert(FL_COUNT >= 1 && FL_COUNT <= (int)(8 * sizeof(size_t)),
@@ -174,7 +179,8 @@ static inline bool block_is_sentinel(const block *b) { return (b->size & FLAG_SE
 static inline block *block_next(const block *b) { return (block *)(void *)((char *)b + block_size(b)); }
 static inline void *block_payload(const block *b) { return (char *)b + PAYLOAD_OFF; }
 static inline block *block_from_payload(const void *p) { return (block *)(void *)((char *)p - PAYLOAD_OFF); }
-static inline size_t block_usable(const block *b) { return block_size(b) - HDR; }
+/* The largest request a block can hold. */
+static inline size_t block_room(const block *b) { return block_size(b) - REQ_OVERHEAD; }
 static inline char *heap_end(const heap *hp, size_t page_size)
 {
     return (char *)hp + hp->pages * page_size;
@@ -285,6 +291,53 @@ static inline unsigned ffs_size(size_t x)
         return 32 + ffs32((uint32_t)(x >> 32));
 #endif
     return ffs32((uint32_t)x);
+}
+
+/* The full tier's trailing canary: a block in use ends with a word holding
+ * the requested size (xor the secret and the payload's address), and the
+ * bytes between the request's end and that word are CANARY, so a write past
+ * the end of the request shows when the block is freed or checked. */
+#define CANARY 0x5cu
+
+static inline size_t *canary_word(const block *b)
+{
+    return (size_t *)(void *)((char *)block_payload(b) + block_size(b) - HDR - W);
+}
+
+static inline void canary_set(const kheap *h, block *b, size_t request)
+{
+    if (!KHEAP_HARDEN)
+        return;
+    size_t *word = canary_word(b);
+    for (char *c = (char *)block_payload(b) + request; c < (char *)word; c++)
+        *c = (char)CANARY;
+    *word = request ^ h->secret ^ (uintptr_t)block_payload(b);
+}
+
+/* Bytes the caller asked for (full tier) or may use (basic tier) in the
+ * block in use b; in the full tier, SIZE_MAX when the canary word itself
+ * was overwritten. */
+static inline size_t block_request(const kheap *h, const block *b)
+{
+    if (!KHEAP_HARDEN)
+        return block_size(b) - HDR;
+    size_t request = *canary_word(b) ^ h->secret ^ (uintptr_t)block_payload(b);
+    return request <= block_room(b) ? request : SIZE_MAX;
+}
+
+/* NULL when b's canary is intact, else the first byte that changed. */
+static inline const void *canary_broken(const kheap *h, const block *b)
+{
+    if (!KHEAP_HARDEN)
+        return NULL;
+    size_t request = block_request(h, b);
+    const char *word = (const char *)canary_word(b);
+    if (request == SIZE_MAX)
+        return word;
+    for (const char *c = (const char *)block_payload(b) + request; c < word; c++)
+        if ((unsigned char)*c != CANARY)
+            return c;
+    return NULL;
 }
 
 /* Index position of a free block of `size` bytes: the list that holds it. */

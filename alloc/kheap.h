@@ -28,7 +28,8 @@
 /* Misuse detection, chosen at compile time.  0, basic: cheap checks of the
  * pointer and the headers around it, always on.  1, full: also a check word
  * in every header and safe-linked free lists, both keyed by a per-instance
- * secret, and freed memory poisoned and verified when handed out again. */
+ * secret, freed memory poisoned and verified when handed out again, and a
+ * trailing canary after every request, verified when it is freed. */
 #ifndef KHEAP_HARDEN
 #define KHEAP_HARDEN 0
 #endif
@@ -36,8 +37,10 @@
 /* Every pointer kheap returns is aligned to this. */
 #define KHEAP_ALIGN (alignof(max_align_t))
 
-/* Header bytes a block in use costs: one word, two in the full tier. */
-#define KHEAP_BLOCK_OVERHEAD (sizeof(size_t) * (1 + KHEAP_HARDEN))
+/* Bytes a block in use costs beyond the request (before rounding to
+ * KHEAP_ALIGN): one header word; in the full tier a check word and the
+ * trailing canary's word too. */
+#define KHEAP_BLOCK_OVERHEAD (sizeof(size_t) * (1 + 2 * KHEAP_HARDEN))
 
 typedef struct kheap kheap;
 
@@ -140,7 +143,8 @@ void *kheap_aligned_alloc(kheap *heap, size_t align, size_t size);
  * gives pages back. */
 void kheap_free(kheap *heap, void *ptr);
 
-/* Usable bytes of a live block (at least what was asked for); 0 for NULL.
+/* Usable bytes of a live block (at least what was asked for; in the full
+ * tier exactly that, since the bytes after it are the canary); 0 for NULL.
  * Constant time. */
 size_t kheap_usable_size(kheap *heap, const void *ptr);
 

@@ -137,6 +137,33 @@ static void double_free_of_a_returned_large_block_is_reported(const ktest_env *e
     kt_close(&t, env);
 }
 
+static void overflow_past_the_request_is_caught_by_the_canary(const ktest_env *env)
+{
+    kt_heap t;
+    if (!open_small(&t, env))
+        return;
+    /* 37 bytes leave slack before the block's end: the overflow stays
+     * inside the block, where only the canary can see it. */
+    char *a = kheap_alloc(t.h, 37), *fence = kheap_alloc(t.h, 16);
+    KT_EQ(37, kheap_usable_size(t.h, a));
+    ktest_fill(a, 37, 5);
+    KT_TRUE(kheap_check(t.h, NULL));
+    a[37] = 'x';  /* one byte past the request */
+    const char *why = NULL;
+    KT_FALSE(kheap_check(t.h, &why));
+    KT_SAYS(why, "canary");
+    kheap_free(t.h, a);  /* reported, and the block stays as evidence */
+    KT_EQ(1, t.panic.count);
+    KT_PTR_EQ(a + 37, t.panic.addr);
+    KT_SAYS(t.panic.what, "past the end");
+    a[37] = (char)0x5c;  /* put the canary back: the free goes through */
+    kheap_free(t.h, a);
+    KT_EQ(1, t.panic.count);
+    KT_CHECK(t.h);
+    kheap_free(t.h, fence);
+    kt_close(&t, env);
+}
+
 static void freed_memory_is_poisoned(const ktest_env *env)
 {
     kt_heap t;
@@ -161,6 +188,7 @@ static const ktest_case cases[] = {
     {"misuse(full): a write after free is caught when handed out", write_after_free_is_caught_when_handed_out},
     {"misuse(full): a double free of a returned large block is reported", double_free_of_a_returned_large_block_is_reported},
     {"misuse(full): freed memory is poisoned", freed_memory_is_poisoned},
+    {"misuse(full): a write past the request is caught by the trailing canary", overflow_past_the_request_is_caught_by_the_canary},
 #endif
 };
 
