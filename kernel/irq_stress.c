@@ -25,6 +25,7 @@
  */
 #include "board.h"
 #include "console.h"
+#include "stack.h"
 #include "irq.h"
 
 #include <stdbool.h>
@@ -58,8 +59,6 @@
 #define ISR_MAX_SIZE 48u
 #define ISR_ALIGN 32u
 
-#define STACK_PAINT 0x5a5aa5a5u
-#define STACK_PAINT_MARGIN 64u
 /* Paint that must be left at the stack's bottom at the end. */
 #define STACK_MIN_SPARE 128u
 
@@ -498,28 +497,6 @@ static void check(bool ok, const char *name, const char *detail)
     }
 }
 
-static uint32_t *stack_pointer(void)
-{
-    uint32_t *sp;
-    __asm__ volatile("mov %0, sp" : "=r"(sp));
-    return sp;
-}
-
-static void stack_paint(void)
-{
-    uint32_t *limit = stack_pointer() - STACK_PAINT_MARGIN / sizeof(uint32_t);
-    for (volatile uint32_t *p = (uint32_t *)(void *)__stack_bottom; p < limit; p++)
-        *p = STACK_PAINT;
-}
-
-static size_t stack_spare(void)
-{
-    const uint32_t *p = (const uint32_t *)(const void *)__stack_bottom;
-    while (p < (const uint32_t *)(const void *)__stack_top && *p == STACK_PAINT)
-        p++;
-    return (size_t)((const char *)p - __stack_bottom);
-}
-
 static bool pages_all_back(const kheap_region *region)
 {
     kheap_region_usage u;
@@ -680,7 +657,7 @@ _Noreturn void kernel_main(void)
     kheap_destroy(heap);
     heap = NULL;
     check(pages_all_back(region), "every page back to the region", "pages still mapped");
-    size_t spare = stack_spare();
+    size_t spare = (size_t)(__stack_top - __stack_bottom) - stack_used();
     kprintf("irq: stack used %zu of %zu bytes\n", (size_t)(__stack_top - __stack_bottom) - spare,
             (size_t)(__stack_top - __stack_bottom));
     check(spare >= STACK_MIN_SPARE, "stack stayed in bounds", "stack nearly or fully used");

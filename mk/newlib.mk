@@ -30,13 +30,6 @@ KERNEL_LIBC_LDFLAGS := $(if $(filter nano,$(LIBC)),-u _printf_float)
 # ours, so the glue's malloc family is defined before libc.a is searched.
 KERNEL_LIBC_LIBS := -Wl,--start-group $(if $(filter nano,$(LIBC)),-lc_nano,-lc) -lgcc -Wl,--end-group
 
-# tests/suite_newlib.c repeats tests/suite.c's list (which is the
-# freestanding build's and stays as it is) and adds tests_newlib.
-suite_groups = $(shell sed -n 's/^ *&\(tests_[A-Za-z0-9_]*\),.*/\1/p' $(1))
-ifneq ($(call suite_groups,tests/suite.c) tests_newlib,$(call suite_groups,tests/suite_newlib.c))
-$(error tests/suite_newlib.c must list tests/suite.c's groups, then tests_newlib: \
-    want '$(call suite_groups,tests/suite.c) tests_newlib', have '$(call suite_groups,tests/suite_newlib.c)')
-endif
 endif
 
 # Boards the newlib kernels do not fit, with the reason `make test` prints.

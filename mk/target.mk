@@ -48,7 +48,7 @@ KERNEL_ELF := $(KERNEL_DIR)/kernel.elf
 # image; it links the board's other objects (build them first).
 KERNEL_SELFTEST_SRC := kernel/main.c $(if $(KERNEL_SELFTEST),kernel/selftest.c)
 KERNEL_SRC := kernel/console.c kernel/string.c kernel/crt.c \
-              kernel/semihost.c kernel/fault.c kernel/uart_$(BOARD_UART).c
+              kernel/semihost.c kernel/fault.c kernel/stack.c kernel/uart_$(BOARD_UART).c
 KERNEL_SRC_m := kernel/cortex_m.c
 KERNEL_SRC_a := kernel/cortex_a.c kernel/cortex_a_entry.S
 KERNEL_SHARED_SRC := $(filter-out $(KERNEL_LIBC_OMIT),$(KERNEL_SRC) $(KERNEL_SRC_$(BOARD_ARCH)) \

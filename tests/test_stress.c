@@ -36,6 +36,27 @@ static bool stamp_ok(const slot *s)
     return ktest_verify(s->p, s->len, s->seed);
 }
 
+/* After realloc(s->p, n) answered got (n > 0): the kept prefix must be
+ * intact and the slot takes the new block, freshly stamped; a NULL answer
+ * must have left the old block as it was.  False when either was not so. */
+static bool realloc_took(slot *s, void *got, size_t n, uint32_t *seeds)
+{
+    if (got == NULL) {
+        if (stamp_ok(s))
+            return true;
+        ktest_fail_x(__FILE__, __LINE__, "failed realloc left the block", 0, (uintptr_t)s->p);
+        return false;
+    }
+    bool kept = ktest_verify(got, min_size(n, s->len), s->seed);
+    if (!kept)
+        ktest_fail_u(__FILE__, __LINE__, "realloc kept the prefix, new size", 1, n);
+    s->p = got;
+    s->len = n;
+    s->seed = next_seed(seeds);
+    ktest_fill(got, n, s->seed);
+    return kept;
+}
+
 /* ---------------------------------------------------------------- random stress */
 
 typedef struct stress_shape {
@@ -154,18 +175,7 @@ static void t_random_stress(const ktest_env *env)
                     s->p = NULL;
                     live--;
                     asked = false;
-                } else if (got != NULL) {
-                    if (!ktest_verify(got, min_size(n, s->len), s->seed)) {
-                        ktest_fail_u(__FILE__, __LINE__, "realloc kept the prefix, new size", 1, n);
-                        broken = true;
-                    }
-                    s->p = got;
-                    s->len = n;
-                    s->seed = next_seed(&seeds);
-                    ktest_fill(got, n, s->seed);
-                } else if (!stamp_ok(s)) {
-                    ktest_fail_x(__FILE__, __LINE__, "failed realloc left the block", 0,
-                                 (uintptr_t)s->p);
+                } else if (!realloc_took(s, got, n, &seeds)) {
                     broken = true;
                 }
             } else if (kheap_usable_size(h, s->p) < s->len) {
@@ -270,20 +280,8 @@ static seq_result run_sequence(kt_heap *t, size_t slots, size_t max_small, size_
             s->p = NULL;
         } else {
             got = kheap_realloc(h, s->p, n);
-            if (got != NULL) {
-                if (!ktest_verify(got, min_size(n, s->len), s->seed)) {
-                    ktest_fail_u(__FILE__, __LINE__, "realloc kept the prefix, new size", 1, n);
-                    res.broken = true;
-                }
-                s->p = got;
-                s->len = n;
-                s->seed = next_seed(&seeds);
-                ktest_fill(got, n, s->seed);
-            } else if (!stamp_ok(s)) {
-                ktest_fail_x(__FILE__, __LINE__, "failed realloc left the block", 0,
-                             (uintptr_t)s->p);
+            if (!realloc_took(s, got, n, &seeds))
                 res.broken = true;
-            }
         }
         if (asked && got == NULL) {
             res.nulls++;

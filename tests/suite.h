@@ -1,0 +1,15 @@
+/* The suite's groups in the order they run: one list for every build
+ * (tests/suite.c, and tests/suite_newlib.c which adds newlib's group). */
+#ifndef KTEST_SUITE_H
+#define KTEST_SUITE_H
+
+#include "ktest.h"
+
+#define KTEST_GROUPS(X) X(tests_region) X(tests_api) X(tests_core) X(tests_stress) X(tests_harden)
+
+#define KTEST_DECLARE(group) extern const ktest_group group;
+#define KTEST_ENTRY(group) &group,
+
+KTEST_GROUPS(KTEST_DECLARE)
+
+#endif
