@@ -60,7 +60,12 @@ $(HOST_DIR)/ktest-full: $(HOST_SRC) $(ALLOC_HDR) $(SUITE_HDR) | deps-host
 	@echo "  CC      $@ (KHEAP_HARDEN=1)"
 	$(Q)$(CC) $(HOST_CFLAGS) $(HOST_SAN) -DKHEAP_HARDEN=1 $(HOST_SRC) -o $@
 
-test-host: $(HOST_DIR)/ktest-asan $(HOST_DIR)/ktest-m32 $(HOST_DIR)/ktest-full
+$(HOST_DIR)/ktest-full-m32: $(HOST_SRC) $(ALLOC_HDR) $(SUITE_HDR) | deps-host
+	@mkdir -p $(@D)
+	@echo "  CC      $@ (KHEAP_HARDEN=1, -m32)"
+	$(Q)$(CC) $(HOST_CFLAGS) -m32 -O2 -DKHEAP_HARDEN=1 $(HOST_SRC) -o $@
+
+test-host: $(HOST_DIR)/ktest-asan $(HOST_DIR)/ktest-m32 $(HOST_DIR)/ktest-full $(HOST_DIR)/ktest-full-m32
 	@mkdir -p $(RESULTS)
 	@echo "== host suite, 64-bit, ASan+UBSan"
 	$(Q)$(HOST_DIR)/ktest-asan $(call SHOW_AND_LOG,host-asan)
@@ -68,6 +73,8 @@ test-host: $(HOST_DIR)/ktest-asan $(HOST_DIR)/ktest-m32 $(HOST_DIR)/ktest-full
 	$(Q)$(HOST_DIR)/ktest-m32 $(call SHOW_AND_LOG,host-m32)
 	@echo "== host suite, full misuse tier (KHEAP_HARDEN=1), ASan+UBSan"
 	$(Q)$(HOST_DIR)/ktest-full $(call SHOW_AND_LOG,host-full)
+	@echo "== host suite, full misuse tier, 32-bit"
+	$(Q)$(HOST_DIR)/ktest-full-m32 $(call SHOW_AND_LOG,host-full-m32)
 
 # ---------------------------------------------------------------- freestanding
 # alloc/ must build with no libc for the smallest and a mid-size core and

@@ -34,6 +34,13 @@ else
 $(error unknown LIBC '$(LIBC)'; known: none $(KERNEL_LIBCS))
 endif
 
+# HARDEN=1: the same kernel with the full misuse tier (KHEAP_HARDEN=1), in
+# build/<board>[-<libc>]-full/, so the full tier's checks run on target too.
+HARDEN ?= 0
+ifeq ($(HARDEN),1)
+KERNEL_VARIANT := $(KERNEL_VARIANT)-full
+endif
+
 QEMU := qemu-system-arm
 QEMU_COMMON := -nographic -semihosting-config enable=on,target=native
 TARGET_CC := arm-none-eabi-gcc
@@ -65,7 +72,8 @@ KERNEL_CFLAGS := -std=c11 -O2 -g $(WARN) $(KERNEL_LIBC_CFLAGS) $(BOARD_CPU_FLAGS
     -fno-unwind-tables -fno-asynchronous-unwind-tables \
     -DBOARD_NAME='"$(BOARD)"' -DBOARD_CPU='"$(BOARD_CPU)"' \
     -DBOARD_UART_BASE=$(BOARD_UART_BASE)u -DBOARD_PAGE_SIZE=$(BOARD_PAGE_SIZE)u \
-    -DBOARD_STRESS_OPS=$(BOARD_STRESS_OPS)ul $(BOARD_CFLAGS)
+    -DBOARD_STRESS_OPS=$(BOARD_STRESS_OPS)ul $(BOARD_CFLAGS) \
+    $(if $(filter 1,$(HARDEN)),-DKHEAP_HARDEN=1)
 KERNEL_LDFLAGS := -nostdlib -T linker/kernel.ld -L linker/$(BOARD) \
     -Wl,--defsym=__page_size=$(BOARD_PAGE_SIZE) \
     -Wl,--defsym=__stack_size=$(BOARD_STACK_SIZE) \
@@ -118,7 +126,7 @@ $(KERNEL_ELF): $(KERNEL_OBJ) linker/kernel.ld linker/$(BOARD)/memory.ld
 # What tests/run_boards.sh needs to boot this image, as shell assignments.
 $(KERNEL_DIR)/run.conf: $(KERNEL_CONFIG)
 	@mkdir -p $(@D)
-	$(Q)printf '%s\n' "board='$(BOARD)$(if $(filter-out none,$(LIBC)), ($(LIBC)))$(if $(KERNEL_SELFTEST), (selftest $(KERNEL_SELFTEST)))'" \
+	$(Q)printf '%s\n' "board='$(BOARD)$(if $(filter-out none,$(LIBC)), ($(LIBC)))$(if $(filter 1,$(HARDEN)), (full tier))$(if $(KERNEL_SELFTEST), (selftest $(KERNEL_SELFTEST)))'" \
 		"image='$(KERNEL_ELF)'" \
 		"qemu='$(QEMU) $(BOARD_QEMU) $(QEMU_COMMON)'" \
 		"timeout='$(BOARD_TIMEOUT)'" > $@
@@ -152,6 +160,9 @@ kernel-%: FORCE
 
 kernels-all: $(addprefix kernel-,$(BOARDS))
 
+kernel-full-%: FORCE
+	$(Q)$(MAKE) --no-print-directory $(SUBMAKE_J) BOARD=$* HARDEN=1 kernel
+
 test-boards: kernels-all | deps-target
 	@echo "== target suite: every board under QEMU"
 	@mkdir -p $(RESULTS)
@@ -172,4 +183,11 @@ test-runner-selfcheck: kernel-$(SELFCHECK_BOARD) | deps-target
 .PHONY: FORCE
 FORCE:
 
-TARGET_TESTS += test-boards test-runner-selfcheck
+# The whole suite again with the full misuse tier, its own cases included.
+.PHONY: test-boards-full
+test-boards-full: $(addprefix kernel-full-,$(BOARDS)) | deps-target
+	@echo "== target suite, full misuse tier (KHEAP_HARDEN=1): every board under QEMU"
+	@mkdir -p $(RESULTS)
+	$(Q)sh tests/run_boards.sh $(foreach b,$(BOARDS),$(BUILD)/$(b)-full/run.conf) $(call SHOW_AND_LOG,boards-full)
+
+TARGET_TESTS += test-boards test-boards-full test-runner-selfcheck

@@ -68,10 +68,10 @@ static void overflow_into_next_header_is_caught_at_free(const ktest_env *env)
     if (!open_small(&t, env))
         return;
     char *a = kheap_alloc(t.h, 40), *b = kheap_alloc(t.h, 40);
-    size_t n = kheap_usable_size(t.h, a);
-    /* A linear overflow from a runs over b's check word and size word. */
-    for (size_t i = 0; i < KHEAP_BLOCK_OVERHEAD; i++)
-        a[n + i] = 'x';
+    /* A linear overflow from a's end up to b: over a's canary, and over b's
+     * check word and size word, whatever the word size and alignment. */
+    for (char *c = a + kheap_usable_size(t.h, a); c < b; c++)
+        *c = 'x';
     kheap_free(t.h, a);
     KT_EQ(1, t.panic.count);
     KT_PTR_EQ(a, t.panic.addr);
@@ -106,11 +106,15 @@ static void write_after_free_is_caught_when_handed_out(const ktest_env *env)
     kt_heap t;
     if (!open_small(&t, env))
         return;
-    char *a = kheap_alloc(t.h, 200), *fence = kheap_alloc(t.h, 16);
+    /* A 256-byte block sits at the start of its size class, so the search
+     * for the same request finds it again (on every word size) before the
+     * larger free tail. */
+    size_t request = 256 - KHEAP_BLOCK_OVERHEAD;
+    char *a = kheap_alloc(t.h, request), *fence = kheap_alloc(t.h, 16);
     kheap_free(t.h, a);
     a[100] = 0;  /* past the links, in the poisoned part */
     KT_EQ(0, t.panic.count);
-    KT_NULL(kheap_alloc(t.h, 200));
+    KT_NULL(kheap_alloc(t.h, request));
     KT_EQ(1, t.panic.count);
     KT_PTR_EQ(a + 100, t.panic.addr);
     KT_SAYS(t.panic.what, "write after free");
