@@ -106,27 +106,19 @@ static __attribute__((noinline)) uint32_t t_block0(void)
     uint32_t t1 = TIMER_VALUE;
     return t0 - t1;
 }
-static __attribute__((noinline)) uint32_t t_block1000(void)
-{
-    uint32_t t0 = TIMER_VALUE;
-    __asm__ volatile(".rept 1000\n\t" ADDS_1 ".endr" ::: "r0", "cc", "memory");
-    uint32_t t1 = TIMER_VALUE;
-    return t0 - t1;
-}
-static __attribute__((noinline)) uint32_t t_block10000(void)
-{
-    uint32_t t0 = TIMER_VALUE;
-    __asm__ volatile(".rept 10000\n\t" ADDS_1 ".endr" ::: "r0", "cc", "memory");
-    uint32_t t1 = TIMER_VALUE;
-    return t0 - t1;
-}
-static __attribute__((noinline)) uint32_t t_block37(void)
-{
-    uint32_t t0 = TIMER_VALUE;
-    __asm__ volatile(".rept 37\n\t" ADDS_1 ".endr" ::: "r0", "cc", "memory");
-    uint32_t t1 = TIMER_VALUE;
-    return t0 - t1;
-}
+/* A block of exactly n adds between the two timer reads (.rept wants a
+ * constant, hence a macro). */
+#define T_BLOCK(n) \
+    static __attribute__((noinline)) uint32_t t_block##n(void) \
+    { \
+        uint32_t t0 = TIMER_VALUE; \
+        __asm__ volatile(".rept " #n "\n\t" ADDS_1 ".endr" ::: "r0", "cc", "memory"); \
+        uint32_t t1 = TIMER_VALUE; \
+        return t0 - t1; \
+    }
+T_BLOCK(37)
+T_BLOCK(1000)
+T_BLOCK(10000)
 
 /* ---------------------------------------------------------------- stats */
 
