@@ -85,7 +85,7 @@ void ktest_fail_msg(const char *file, int line, const char *expr, const char *ex
 
 bool ktest_case_failed(void) { return case_failed; }
 
-static bool contains(const char *hay, const char *needle)
+bool ktest_contains(const char *hay, const char *needle)
 {
     for (; *hay != '\0'; hay++) {
         size_t i = 0;
@@ -106,7 +106,7 @@ size_t ktest_run_filtered(const ktest_env *env, const ktest_group *const *groups
     for (size_t g = 0; g < ngroups; g++) {
         for (size_t c = 0; c < groups[g]->count; c++) {
             const ktest_case *tc = &groups[g]->cases[c];
-            if (filter != NULL && !contains(tc->name, filter))
+            if (filter != NULL && !ktest_contains(tc->name, filter))
                 continue;
             case_number++;
             case_name = tc->name;

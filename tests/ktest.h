@@ -69,6 +69,8 @@ void ktest_fill(void *p, size_t n, uint32_t seed);
 bool ktest_verify(const void *p, size_t n, uint32_t seed);
 bool ktest_all_bytes(const void *p, size_t n, unsigned char value);
 uint32_t ktest_rand(uint32_t *state);
+/* True iff needle occurs in hay (an empty needle always does). */
+bool ktest_contains(const char *hay, const char *needle);
 
 /* A region of its own for a test: maps ceil(bytes / env page) pages from
  * env->region and lays a region of `page_size` pages over them (the region
