@@ -5,28 +5,32 @@
  */
 #include "heap_internal.h"
 
-/* The largest request that succeeds without the provider: the head of the
- * highest non-empty class.  A request up to it either searches into that
- * class or, being of that class itself, gets its head probed (heap.c). */
+/* The largest request that succeeds without the provider: the dv, or the
+ * head of the highest non-empty class.  A request up to that head either
+ * searches into its class or, being of that class itself, gets the head
+ * probed (heap.c). */
 static size_t largest_free(const kheap *h)
 {
+    size_t dv = h->dv != NULL ? block_room(h->dv) : 0;
     if (h->fl_bitmap == 0)
-        return 0;
+        return dv;
     unsigned fl = FL_COUNT - 1;
     while (!(h->fl_bitmap & ((size_t)1 << fl)))
         fl--;
     unsigned sl = SL_COUNT - 1;
     while (!(h->sl_bitmap[fl] & ((uint32_t)1 << sl)))
         sl--;
-    return block_room(h->lists[fl][sl]);
+    size_t head = block_room(list_head(h, fl, sl));
+    return head > dv ? head : dv;
 }
 
+/* Free blocks: the listed ones and the dv. */
 static size_t free_blocks_listed(const kheap *h)
 {
-    size_t n = 0;
+    size_t n = h->dv != NULL;
     for (unsigned fl = 0; fl < FL_COUNT; fl++)
         for (unsigned sl = 0; h->sl_bitmap[fl] != 0 && sl < SL_COUNT; sl++)
-            for (const block *b = h->lists[fl][sl]; b != NULL; b = link_get(h, &b->next_free))
+            for (const block *b = list_head(h, fl, sl); b != NULL; b = link_get(h, &b->next_free))
                 n++;
     return n;
 }
@@ -55,6 +59,7 @@ void kheap_stats_get(kheap *h, kheap_stats *stats)
 
 typedef struct check_totals {
     size_t in_use_bytes, free_bytes, blocks_in_use, free_blocks, pages, heaps;
+    bool dv_seen;
 } check_totals;
 
 static const char *check_block(const kheap *h, const heap *hp, const block *b,
@@ -79,6 +84,7 @@ static const char *check_block(const kheap *h, const heap *hp, const block *b,
             return "free block's footer disagrees with its size";
         t->free_bytes += size;
         t->free_blocks++;
+        t->dv_seen |= b == h->dv;
     } else {
         if (canary_broken(h, b) != NULL)
             return "a block's trailing canary was changed: a write past its end";
@@ -129,25 +135,27 @@ static const char *check_index(const kheap *h, size_t free_blocks)
     for (unsigned fl = 0; fl < FL_COUNT; fl++) {
         bool any = false;
         for (unsigned sl = 0; sl < SL_COUNT; sl++) {
-            const block *prev = NULL;
-            bool nonempty = h->lists[fl][sl] != NULL;
+            block *const *back = &h->lists[fl][sl];
+            bool nonempty = list_head(h, fl, sl) != NULL;
             if (nonempty != ((h->sl_bitmap[fl] >> sl) & 1u))
                 return "second-level bitmap disagrees with its list";
             any |= nonempty;
-            for (const block *b = h->lists[fl][sl]; b != NULL; b = link_get(h, &b->next_free)) {
+            for (const block *b = list_head(h, fl, sl); b != NULL; b = link_get(h, &b->next_free)) {
                 unsigned f, s;
                 if (++listed > free_blocks)
                     return "free lists hold more blocks than the heaps (a cycle or a stale entry)";
                 if (!block_is_free(b))
                     return "a block in a free list is marked in use";
+                if (b == h->dv)
+                    return "the designated victim is also in a free list";
                 kheap_index_position(block_size(b), &f, &s);
                 if (f != fl || s != sl)
                     return "a free block sits in the wrong size class";
                 if (!hdr_ok(h, b))
                     return "a free block's header check word is wrong";
-                if (link_get(h, &b->prev_free) != prev)
+                if (back_get(h, &b->back_link) != back)
                     return "free list back link is broken";
-                prev = b;
+                back = &b->next_free;
             }
         }
         if (any != ((h->fl_bitmap >> fl) & 1u))
@@ -177,7 +185,9 @@ static const char *check_locked(const kheap *h)
     }
     if (!home_seen)
         return "the home heap is missing from the heap list";
-    const char *why = check_index(h, t.free_blocks);
+    if (h->dv != NULL && !t.dv_seen)
+        return "the designated victim is not a free block of any heap";
+    const char *why = check_index(h, t.free_blocks - (h->dv != NULL));
     if (why != NULL)
         return why;
     if (t.in_use_bytes != h->stats.in_use_bytes)

@@ -1,13 +1,14 @@
 /*
- * kheap: the malloc family over heaps of pages.  The block format and the
- * free-block index are described in heap_internal.h.
+ * kheap: the malloc family over heaps of pages.  The block format, the
+ * free-block index and the designated victim are described in
+ * heap_internal.h.
  */
 #include "heap_internal.h"
 
 /* The paths every alloc and free take are inlined into one body (a call
- * costs a push, a pop and argument moves on Cortex-M: about a fifth of a
- * TLSF operation); the paths that reach the provider stay out of line.  An
- * -Os build leaves the choice to the compiler. */
+ * costs a push, a pop and argument moves on Cortex-M: about a fifth of an
+ * operation); the paths that reach the provider stay out of line.  An -Os
+ * build leaves the choice to the compiler. */
 #ifdef __OPTIMIZE_SIZE__
 #define HOT static inline
 #else
@@ -35,7 +36,8 @@ COLD void corrupt(kheap *h, const char *what, const void *addr)
  * stop: in the basic tier every test of it compiles away. */
 HOT bool stopped(const kheap *h) { return KHEAP_HARDEN && h->broken; }
 
-/* A pointer taken from a free-list link could be a free block of ours. */
+/* A pointer taken from a free-list link (or the dv) could be a free block
+ * of ours. */
 HOT bool link_plausible(const kheap *h, const block *b)
 {
     uintptr_t a = (uintptr_t)b;
@@ -44,13 +46,21 @@ HOT bool link_plausible(const kheap *h, const block *b)
             hdr_ok(h, b) && block_is_free(b));
 }
 
-/* b's neighbours in its list point back at it (the unlink check). */
-HOT bool links_intact(const kheap *h, const block *b, const block *next,
-                         const block *prev, const block *head)
+static bool is_list_head(const kheap *h, block *const *at)
 {
-    return link_plausible(h, next) && link_plausible(h, prev) &&
-           (next == NULL || link_get(h, &next->prev_free) == b) &&
-           (prev == NULL ? head == b : link_get(h, &prev->next_free) == b);
+    return (uintptr_t)at - (uintptr_t)h->lists < sizeof h->lists;
+}
+
+/* The links around b agree with it (the unlink check): the link b's
+ * back_link names is a list head or a free block's and points at b, and
+ * the next block's back_link names b's next_free. */
+HOT bool links_intact(const kheap *h, const block *b, const block *next, block *const *back)
+{
+    const block *holder = (const block *)(const void *)((const char *)back - PAYLOAD_OFF);
+    return link_plausible(h, next) &&
+           (next == NULL || back_get(h, &next->back_link) == &b->next_free) &&
+           (is_list_head(h, back) || link_plausible(h, holder)) &&
+           link_get(h, back) == b;
 }
 
 #define POISON 0xa5u
@@ -84,96 +94,89 @@ HOT bool poison_intact(kheap *h, const char *from, const char *to)
 /* Where a free block's poison lies: past its links, up to its footer. */
 static char *poison_start(const block *b) { return (char *)block_payload(b) + 2 * W; }
 
+/* ------------------------------------------------------------ index */
+
 /* The index and the blocks keep no statistics of their own: free bytes and
- * counts are derived when asked (diag.c), so the hot paths pay for none. */
+ * counts are derived when asked (diag.c), so the hot paths pay for none.
+ * A list's bits change only when it turns empty or non-empty. */
 HOT void index_insert(kheap *h, block *b, size_t size)
 {
     unsigned fl, sl;
     kheap_index_position(size, &fl, &sl);
-    block *head = h->lists[fl][sl];
-    link_set(h, &b->next_free, head);
-    link_set(h, &b->prev_free, NULL);
-    if (head != NULL)
-        link_set(h, &head->prev_free, b);
-    h->lists[fl][sl] = b;
-    h->fl_bitmap |= (size_t)1 << fl;
-    h->sl_bitmap[fl] |= (uint32_t)1 << sl;
+    block **head = &h->lists[fl][sl];
+    block *first = link_get(h, head);
+    link_set(h, &b->next_free, first);
+    back_set(h, &b->back_link, head);
+    if (first != NULL) {
+        back_set(h, &first->back_link, &b->next_free);
+    } else {
+        h->fl_bitmap |= (size_t)1 << fl;
+        h->sl_bitmap[fl] |= (uint32_t)1 << sl;
+    }
+    link_set(h, head, b);
 }
 
-HOT void index_remove(kheap *h, block *b, size_t size)
+/* The list whose head is `head` has just become empty: clear its bits. */
+HOT void index_emptied(kheap *h, block *const *head)
 {
-    unsigned fl, sl;
-    kheap_index_position(size, &fl, &sl);
+    size_t i = ((uintptr_t)head - (uintptr_t)h->lists) / sizeof *head;
+    unsigned fl = (unsigned)(i >> KHEAP_SL_LOG2), sl = (unsigned)(i & (SL_COUNT - 1));
+    h->sl_bitmap[fl] &= ~((uint32_t)1 << sl);
+    if (h->sl_bitmap[fl] == 0)
+        h->fl_bitmap &= ~((size_t)1 << fl);
+}
+
+/* Takes free block b out of its list. */
+HOT void index_remove(kheap *h, block *b)
+{
     block *next = link_get(h, &b->next_free);
-    block *prev = link_get(h, &b->prev_free);
-    if (KHEAP_HARDEN && !links_intact(h, b, next, prev, h->lists[fl][sl])) {
+    block **back = back_get(h, &b->back_link);
+    if (KHEAP_HARDEN && !links_intact(h, b, next, back)) {
         corrupt(h, "free list link corrupted: a write after free?", block_payload(b));
         return;
     }
+    link_set(h, back, next);
     if (next != NULL)
-        link_set(h, &next->prev_free, prev);
-    if (prev != NULL) {
-        link_set(h, &prev->next_free, next);
-    } else {
-        h->lists[fl][sl] = next;
-        if (next == NULL) {
-            h->sl_bitmap[fl] &= ~((uint32_t)1 << sl);
-            if (h->sl_bitmap[fl] == 0)
-                h->fl_bitmap &= ~((size_t)1 << fl);
-        }
-    }
+        back_set(h, &next->back_link, back);
+    else if (is_list_head(h, back))
+        index_emptied(h, back);
 }
 
-/* Takes list head b out of the index; NULL when b or its links turn out
- * to be corrupt (full tier). */
-HOT block *index_take_block(kheap *h, block *b)
+/* Takes the head of non-empty list (fl, sl) out of the index; NULL when it
+ * or its links turn out to be corrupt (full tier). */
+HOT block *index_pop(kheap *h, unsigned fl, unsigned sl)
 {
+    block *b = list_head(h, fl, sl);
     if (KHEAP_HARDEN && !link_plausible(h, b)) {
         corrupt(h, "free list head corrupted: a write over a freed block's header?",
                 block_payload(b));
         return NULL;
     }
-    index_remove(h, b, block_size(b));
+    index_remove(h, b);
     return stopped(h) ? NULL : b;
 }
 
-/* A free block of at least `need` bytes, taken out of the index, or NULL.
- * The search starts at the first list whose blocks all fit (need rounded up
- * to a list boundary), so no list is walked: two bit scans. */
-HOT block *index_take(kheap *h, size_t need)
+/* The list to take a block of at least `need` bytes from: the first
+ * non-empty one whose blocks all fit (need rounded up to a list boundary),
+ * found by two bit scans, no list walked.  False when there is none. */
+HOT bool index_search(const kheap *h, size_t need, unsigned *fl, unsigned *sl)
 {
-    unsigned fl, sl;
     size_t want = need;
     if (want >= SMALL_BLOCK)
         want += ((size_t)1 << (fls_size(want) - KHEAP_SL_LOG2)) - 1;
-    kheap_index_position(want, &fl, &sl);
-    if (fl >= FL_COUNT)
-        return NULL;
-    uint32_t sl_map = h->sl_bitmap[fl] & (~(uint32_t)0 << sl);
+    kheap_index_position(want, fl, sl);
+    if (*fl >= FL_COUNT)
+        return false;
+    uint32_t sl_map = h->sl_bitmap[*fl] & (~(uint32_t)0 << *sl);
     if (sl_map == 0) {
-        if (fl + 1 >= 8 * sizeof(size_t))
-            return NULL;
-        size_t fl_map = h->fl_bitmap & (~(size_t)0 << (fl + 1));
+        size_t fl_map = h->fl_bitmap & (~(size_t)1 << *fl);
         if (fl_map == 0)
-            return NULL;
-        fl = ffs_size(fl_map);
-        sl_map = h->sl_bitmap[fl];
+            return false;
+        *fl = ffs_size(fl_map);
+        sl_map = h->sl_bitmap[*fl];
     }
-    block *b = h->lists[fl][ffs32(sl_map)];
-    return index_take_block(h, b);
-}
-
-/* The head of need's own class when it fits: the one block of that class
- * worth a look before asking the provider (one probe, still O(1)).  It is
- * what makes stats.largest_free exact. */
-HOT block *index_take_head(kheap *h, size_t need)
-{
-    unsigned fl, sl;
-    kheap_index_position(need, &fl, &sl);
-    block *b = h->lists[fl][sl];
-    if (b == NULL || block_size(b) < need)
-        return NULL;
-    return index_take_block(h, b);
+    *sl = ffs32(sl_map);
+    return true;
 }
 
 /* ------------------------------------------------------------ blocks */
@@ -192,42 +195,54 @@ HOT size_t request_block_size(size_t request)
     return size < MIN_BLOCK ? MIN_BLOCK : size;
 }
 
-/* Marks b free and merges it with free neighbours (taking them out of the
- * index).  Returns the merged block, not yet in the index.  Sizes travel in
- * locals: every header word is read once and written once. */
-HOT block *block_merge_free(kheap *h, block *b)
+/* Puts b, a free block of `size` bytes between blocks in use, where the
+ * next allocation looks: it becomes the dv when there is none or it is
+ * larger (the old dv then goes to the index), else it goes to the index. */
+HOT void block_place(kheap *h, block *b, size_t size)
 {
-    size_t word = b->size;
-    size_t size = word & ~FLAG_MASK;
-    block *next = (block *)(void *)((char *)b + size);
-    size_t next_word = next->size;
-    if (next_word & FLAG_FREE) {
-        size_t next_size = next_word & ~FLAG_MASK;
-        index_remove(h, next, next_size);
-        poison_fill((char *)next, poison_start(next));
-        size += next_size;
-        next = (block *)(void *)((char *)b + size);
-        next_word = next->size;
+    block *dv = h->dv;
+    if (dv == NULL || block_size(dv) < size) {
+        h->dv = b;
+        if (dv == NULL)
+            return;
+        b = dv;
+        size = block_size(dv);
     }
-    if (word & FLAG_PREV_FREE) {
-        size_t prev_size = b->prev_size;
-        block *prev = (block *)(void *)((char *)b - prev_size);
-        index_remove(h, prev, prev_size);
-        /* A second free of b must still read as a double free. */
-        hdr_set(h, b, word | FLAG_FREE);
-        poison_fill((char *)b, poison_start(b));
-        b = prev;
-        size += prev_size;
-    }
-    /* No two free blocks touch, so the merged block's predecessor is in use. */
-    hdr_set(h, b, size | FLAG_FREE);
-    hdr_set(h, next, next_word | FLAG_PREV_FREE);
-    next->prev_size = size;
-    return b;
+    index_insert(h, b, size);
 }
 
-/* Hands out b (free, not in the index, next block not free): keeps `need`
- * bytes and returns the rest to the index when it can stand as a block. */
+/* A free block of at least `need` bytes taken out of the index (or no
+ * longer the dv), or NULL: the head of need's own list when it fits, else
+ * the dv when it fits, else good fit. */
+HOT block *block_take(kheap *h, size_t need)
+{
+    unsigned fl, sl;
+    kheap_index_position(need, &fl, &sl);
+    block *b = list_head(h, fl, sl);
+    if (KHEAP_HARDEN && !link_plausible(h, b)) {
+        corrupt(h, "free list head corrupted: a write over a freed block's header?",
+                block_payload(b));
+        return NULL;
+    }
+    if (b != NULL && block_size(b) >= need)
+        return index_pop(h, fl, sl);
+    b = h->dv;
+    if (b != NULL && block_size(b) >= need) {
+        if (KHEAP_HARDEN && !link_plausible(h, b)) {
+            corrupt(h, "free block header corrupted: an overflow from the block before it?",
+                    block_payload(b));
+            return NULL;
+        }
+        h->dv = NULL;
+        return b;
+    }
+    if (!index_search(h, need, &fl, &sl))
+        return NULL;
+    return index_pop(h, fl, sl);
+}
+
+/* Hands out b (free, out of the index, not the dv, next block not free):
+ * keeps `need` bytes and places the rest when it can stand as a block. */
 HOT void block_use(kheap *h, block *b, size_t need, bool split)
 {
     size_t word = b->size;
@@ -239,7 +254,7 @@ HOT void block_use(kheap *h, block *b, size_t need, bool split)
         block *rest = (block *)(void *)((char *)b + need);
         hdr_set(h, rest, (size - need) | FLAG_FREE);
         next->prev_size = size - need;
-        index_insert(h, rest, size - need);
+        block_place(h, rest, size - need);
         size = need;
     } else {
         hdr_set(h, next, next->size & ~FLAG_PREV_FREE);
@@ -374,10 +389,19 @@ static bool heap_is_empty(const heap *hp, size_t page_size)
     return block_is_free(hp->first) && block_next(hp->first) == heap_sentinel(hp, page_size);
 }
 
+/* Takes free block b out of the index, or out of the dv. */
+static void block_unfree(kheap *h, block *b)
+{
+    if (b == h->dv)
+        h->dv = NULL;
+    else
+        index_remove(h, b);
+}
+
 /* Extends hp in place by enough pages for its last block to be free and at
  * least `extra` bytes larger than the free space it ends with now.
- * Returns that last block (free, out of the index), or NULL with nothing
- * changed when the provider cannot grow the run. */
+ * Returns that last block (free, out of the index and the dv), or NULL
+ * with nothing changed when the provider cannot grow the run. */
 COLD block *heap_grow(kheap *h, heap *hp, size_t extra)
 {
     size_t ps = h->page_size;
@@ -392,7 +416,7 @@ COLD block *heap_grow(kheap *h, heap *hp, size_t extra)
     block *b;
     if (block_prev_is_free(s)) {
         b = (block *)(void *)((char *)s - s->prev_size);
-        index_remove(h, b, block_size(b));
+        block_unfree(h, b);
         block_set_size(h, b, block_size(b) + pages * ps);
     } else {
         b = s;
@@ -412,7 +436,7 @@ COLD block *heap_grow(kheap *h, heap *hp, size_t extra)
 /* Gives the whole free pages at the end of hp back to the provider, down to
  * the pages hp was mapped with (a large heap: down to what it uses).  b is
  * hp's free last block, merged and out of the index.  Returns false when b
- * still stands (the caller indexes it), true when trimming used it up. */
+ * still stands (the caller places it), true when trimming used it up. */
 COLD bool heap_trim(kheap *h, heap *hp, block *b)
 {
     size_t ps = h->page_size;
@@ -450,37 +474,82 @@ COLD bool heap_trim(kheap *h, heap *hp, block *b)
     return kept == 0;
 }
 
-/* b: a merged free block that ends its heap (next is the sentinel).  Gives
- * the heap or its free tail back where the policy says so; false when b
- * still stands and belongs in the index. */
+/* b: a merged free block that ends its heap (next is the sentinel), out of
+ * the index.  Gives the heap or its free tail back where the policy says
+ * so; false when b still stands. */
 COLD bool heap_tail_freed(kheap *h, block *b, block *next)
 {
-    {
-        heap *hp = heap_of_sentinel(next);
-        if (b == hp->first && !(hp->flags & HEAP_HOME)) {
-            bool keep = !(hp->flags & HEAP_LARGE) &&
-                        (h->spare == NULL || h->spare == hp ||
-                         !heap_is_empty(h->spare, h->page_size));
-            if (!keep) {
-                heap_release(h, hp);
-                return true;
-            }
-            h->spare = hp;
+    heap *hp = heap_of_sentinel(next);
+    if (b == hp->first && !(hp->flags & HEAP_HOME)) {
+        bool keep = !(hp->flags & HEAP_LARGE) &&
+                    (h->spare == NULL || h->spare == hp || !heap_is_empty(h->spare, h->page_size));
+        if (!keep) {
+            heap_release(h, hp);
+            return true;
         }
-        /* Only what grew can be trimmed (a large heap: what it does not use). */
-        if (hp->pages <= hp->base_pages && !(hp->flags & HEAP_LARGE))
-            return false;
-        return heap_trim(h, hp, b);
+        h->spare = hp;
     }
+    /* Only what grew can be trimmed (a large heap: what it does not use). */
+    if (hp->pages <= hp->base_pages && !(hp->flags & HEAP_LARGE))
+        return false;
+    return heap_trim(h, hp, b);
 }
 
-/* b: merged free block, out of the index.  Returns its pages to the provider
- * where the policy says so, else puts it in the index. */
-HOT void block_settle(kheap *h, block *b)
+/* b: a block leaving use, its bytes poisoned (full tier).  Marks it free,
+ * merges it with free neighbours and puts the result where it belongs: in
+ * the dv when it touched the dv, back to the provider when the policy says
+ * so, else in the index.  Sizes travel in locals: every header word is read once
+ * and written once. */
+HOT void block_free(kheap *h, block *b)
 {
-    block *next = block_next(b);
-    if (!block_is_sentinel(next) || !heap_tail_freed(h, b, next))
-        index_insert(h, b, block_size(b));
+    size_t word = b->size;
+    size_t size = word & ~FLAG_MASK;
+    block *next = (block *)(void *)((char *)b + size);
+    size_t next_word = next->size;
+    block *dv = h->dv;
+    bool in_dv = false;
+    if (next_word & FLAG_FREE) {
+        size_t next_size = next_word & ~FLAG_MASK;
+        if (next == dv)
+            in_dv = true;
+        else
+            index_remove(h, next);
+        poison_fill((char *)next, poison_start(next));
+        size += next_size;
+        next = (block *)(void *)((char *)b + size);
+        next_word = next->size;
+    }
+    if (word & FLAG_PREV_FREE) {
+        size_t prev_size = b->prev_size;
+        block *prev = (block *)(void *)((char *)b - prev_size);
+        if (prev == dv)
+            in_dv = true;
+        else
+            index_remove(h, prev);
+        /* A second free of b must still read as a double free. */
+        hdr_set(h, b, word | FLAG_FREE);
+        poison_fill((char *)b, poison_start(b));
+        b = prev;
+        size += prev_size;
+    }
+    /* No two free blocks touch, so the merged block's predecessor is in use. */
+    hdr_set(h, b, size | FLAG_FREE);
+    hdr_set(h, next, next_word | FLAG_PREV_FREE);
+    next->prev_size = size;
+    if (next_word & FLAG_SENTINEL) {
+        /* Out of the dv while the tail may go back to the provider. */
+        if (in_dv)
+            h->dv = NULL;
+        if (heap_tail_freed(h, b, next))
+            return;
+        size = block_size(b);
+    }
+    /* A freed block becomes the dv only when it touched it or there is
+     * none: splits, not frees, choose the dv, as in dlmalloc. */
+    if (in_dv || h->dv == NULL)
+        h->dv = b;
+    else
+        index_insert(h, b, size);
 }
 
 /* A free block of at least `need` bytes from the provider: for a large
@@ -515,23 +584,13 @@ COLD block *block_from_provider(kheap *h, size_t need, bool *large)
     return b;
 }
 
-/* A free block of at least `need` bytes out of the index, or NULL.  Free
- * space that fits is used first, whatever the size (mapping a heap beside it
- * would only grow the footprint). */
-HOT block *index_find(kheap *h, size_t need)
-{
-    block *b = index_take(h, need);
-    if (b == NULL && !stopped(h))
-        b = index_take_head(h, need);
-    return b;
-}
-
-/* A free block of at least `need` bytes, out of the index: from the index,
- * else from the provider (*large: a heap of its own, not to be split). */
-HOT block *block_find(kheap *h, size_t need, bool *large)
+/* A free block of at least `need` bytes, out of the index: from the index
+ * or the dv, else from the provider (*large: a heap of its own, not to be
+ * split). */
+static block *block_find(kheap *h, size_t need, bool *large)
 {
     *large = false;
-    block *b = index_find(h, need);
+    block *b = block_take(h, need);
     if (b != NULL || stopped(h))
         return b;
     return block_from_provider(h, need, large);
@@ -553,7 +612,7 @@ HOT void *alloc_locked(kheap *h, size_t size)
 {
     size_t need = request_block_size(size);
     if (need != 0 && !stopped(h)) {
-        block *b = index_find(h, need);
+        block *b = block_take(h, need);
         if (b != NULL) {
             block_use(h, b, need, true);
             canary_set(h, b, size);
@@ -614,19 +673,19 @@ HOT const char *block_validate(const kheap *h, const void *p, block **out)
         return block_explain(h, p);
     block *b = block_from_payload(p);
     size_t word = b->size;
-    size_t size = word & ~FLAG_MASK;
-    if ((word & (FLAG_FREE | FLAG_SENTINEL)) != 0 || size < MIN_BLOCK ||
-        size % ALIGN != 0 || size > h->hi - a || !hdr_ok(h, b))
+    /* Flags are below MIN_BLOCK and a sentinel's word is at least a page,
+     * so `word < MIN_BLOCK` is "size below the minimum" in one compare. */
+    if ((word & (FLAG_FREE | FLAG_SENTINEL | ((ALIGN - 1) & ~FLAG_MASK))) != 0 ||
+        word < MIN_BLOCK || (word & ~FLAG_MASK) > h->hi - a || !hdr_ok(h, b))
         return block_explain(h, p);
-    const block *next = (const block *)(const void *)((const char *)b + size);
+    const block *next = (const block *)(const void *)((const char *)b + (word & ~FLAG_MASK));
     size_t next_word = next->size;
-    if ((next_word & FLAG_PREV_FREE) != 0 || !hdr_ok(h, next) ||
-        ((next_word & FLAG_SENTINEL) == 0 && (next_word & ~FLAG_MASK) < MIN_BLOCK))
+    if ((next_word & FLAG_PREV_FREE) != 0 || next_word < MIN_BLOCK || !hdr_ok(h, next))
         return block_explain(h, p);
     if (word & FLAG_PREV_FREE) {
         /* The previous block's header must be exactly "free, this size". */
         size_t prev_size = b->prev_size;
-        if (prev_size < MIN_BLOCK || prev_size % ALIGN != 0 || prev_size > a - h->lo)
+        if ((prev_size & (ALIGN - 1)) != 0 || prev_size - MIN_BLOCK > a - h->lo - MIN_BLOCK)
             return block_explain(h, p);
         const block *prev = (const block *)(const void *)((const char *)b - prev_size);
         if (prev->size != (prev_size | FLAG_FREE) || !hdr_ok(h, prev))
@@ -637,7 +696,13 @@ HOT const char *block_validate(const kheap *h, const void *p, block **out)
 }
 
 /* Misuse of one call: nothing was changed, the instance carries on. */
-COLD void misuse(kheap *h, const char *what, const void *addr);
+COLD void misuse(kheap *h, const char *what, const void *addr)
+{
+    if (h->pending_what == NULL) {
+        h->pending_what = what;
+        h->pending_addr = addr;
+    }
+}
 
 /* Full tier: a changed trailing canary is reported (the block stays as it
  * is: freeing it would hide the overflow's evidence). */
@@ -647,15 +712,6 @@ HOT bool canary_reported(kheap *h, const block *b)
     if (at != NULL)
         misuse(h, "write past the end of the block: the trailing canary was changed", at);
     return at != NULL;
-}
-
-/* Misuse of one call: nothing was changed, the instance carries on. */
-COLD void misuse(kheap *h, const char *what, const void *addr)
-{
-    if (h->pending_what == NULL) {
-        h->pending_what = what;
-        h->pending_addr = addr;
-    }
 }
 
 /* Hands a pending detection to the panic hook: outside the lock, so a hook
@@ -684,7 +740,7 @@ HOT void free_locked(kheap *h, block *b)
     poison_fill(poison_start(b), (char *)block_next(b));
     h->stats.in_use_bytes -= block_size(b);
     h->stats.frees++;
-    block_settle(h, block_merge_free(h, b));
+    block_free(h, b);
 }
 
 /* Shrinks used block b to `need` bytes, freeing the rest when it can stand
@@ -699,7 +755,7 @@ static void block_shrink(kheap *h, block *b, size_t need)
     block_set_size(h, b, need);
     poison_fill(poison_start(rest), (char *)b + size);
     h->stats.in_use_bytes -= size - need;
-    block_settle(h, block_merge_free(h, rest));
+    block_free(h, rest);
 }
 
 /* Resizes used block b to `need` bytes without moving it: into a free next
@@ -721,7 +777,7 @@ static bool block_resize_in_place(kheap *h, block *b, size_t need)
             return false;
         next = block_next(b);
     } else {
-        index_remove(h, next, block_size(next));
+        block_unfree(h, next);
         if (stopped(h))
             return false;
     }
@@ -794,9 +850,8 @@ kheap *kheap_create(const kheap_config *config)
     h->large_threshold = config->large_threshold != 0 ? config->large_threshold
                          : quarter > KHEAP_DEFAULT_LARGE_BYTES ? quarter
                                                                : KHEAP_DEFAULT_LARGE_BYTES;
-    block *b = heap_setup(h, base, pages, header, HEAP_HOME);
+    h->dv = heap_setup(h, base, pages, header, HEAP_HOME);
     h->top = h->heaps;
-    index_insert(h, b, block_size(b));
     return h;
 }
 
@@ -926,7 +981,7 @@ void *kheap_aligned_alloc(kheap *h, size_t align, size_t size)
         hdr_set(h, moved, (block_size(b) - gap) | FLAG_FREE | FLAG_PREV_FREE);
         moved->prev_size = gap;
         block_set_size(h, b, gap);
-        index_insert(h, b, gap);
+        block_place(h, b, gap);
         b = moved;
     }
     block_use(h, b, need, !large);

@@ -14,7 +14,7 @@
  *                  | size | flags     |  the one header word of a block
  *     payload  ->  +------------------+  in use; payload is KHEAP_ALIGN
  *                  | next_free        |  aligned
- *                  | prev_free        |  (free blocks only)
+ *                  | back_link        |  (free blocks only)
  *                  | ...              |
  *                  +------------------+
  *                  | size (footer)    |  = next block's prev_size
@@ -41,6 +41,16 @@
  * bitmap says which first levels have any free block, one per first level
  * says which of its lists do.  Searching rounds the request up to the next
  * list boundary, so any block found fits: good fit in O(1), no list walked.
+ *
+ * The designated victim (dv, after dlmalloc): one free block kept out of the
+ * index, where the last split left its rest or a new heap its space.  An
+ * allocation tries, in order, the head of its own list (for the small lists,
+ * which hold one size each, an exact fit), the dv, then good fit.  Carving
+ * from the dv or taking an exact fit touches no list and no bitmap, and a
+ * free next to the dv only grows it: the common cases cost a few header
+ * writes, the worst case stays two bit scans, one unlink and one insert.  Of
+ * a split's rest and the dv, the larger stays the dv and the other goes to
+ * the index, so the dv is where the most room is.
  */
 #ifndef KHEAP_HEAP_INTERNAL_H
 #define KHEAP_HEAP_INTERNAL_H
@@ -102,7 +112,10 @@ typedef struct block {
 #endif
     size_t size;
     struct block *next_free;
-    struct block *prev_free;
+    /* The link that points at this block: its list's head or the previous
+     * block's next_free.  Unlinking needs neither the list nor a branch on
+     * being first (as Linux's hlist). */
+    struct block **back_link;
 } block;
 
 /* From a block to its payload; the header a block in use pays for (the size
@@ -127,6 +140,9 @@ typedef struct block {
 _Static_assert((ALIGN & (ALIGN - 1)) == 0 && ALIGN >= 8 && ALIGN <= 64,
               "flags need 3 free low bits; ALIGN_LOG2 covers 8..64");
 _Static_assert(((size_t)1 << ALIGN_LOG2) == ALIGN, "ALIGN_LOG2 matches ALIGN");
+_Static_assert(MIN_BLOCK > FLAG_MASK && MIN_BLOCK <= 64,
+               "a header word below MIN_BLOCK means a bad size: flags stay below it and a "
+               "sentinel's word (a heap's length, at least a 64-byte page) above it");
 _Static_assert(ALIGN % W == 0, "block boundaries are word boundaries (poison goes by words)");
 _Static_assert(offsetof(block, size) + W == PAYLOAD_OFF, "payload follows the size word");
 _Static_assert(HDR == W * (1 + KHEAP_HARDEN), "a header is one word, two in the full tier");
@@ -149,7 +165,14 @@ typedef struct heap {
 } heap;
 
 struct kheap {
+    /* What every alloc and free reads comes first: small offsets. */
+    block *dv;               /* the designated victim: free, not in the index, or NULL */
+    uintptr_t lo, hi;        /* bounds of every page ever held: cheap wild-pointer test */
+    kheap_stats stats;       /* in_use, peaks, pages, heaps and the counts; the
+                                rest is derived when asked (diag.c) */
     kheap_config config;
+    size_t fl_bitmap;
+    uint32_t sl_bitmap[FL_COUNT];
     size_t page_size;
     unsigned page_shift;     /* page_size == 1 << page_shift: no division on cores without it */
     size_t heap_pages;
@@ -157,18 +180,13 @@ struct kheap {
     heap *heaps;             /* every heap; the home heap is last */
     heap *top;               /* most recent normal heap: the one grown in place */
     heap *spare;             /* an empty heap kept for the next request, or NULL */
-    uintptr_t lo, hi;        /* bounds of every page ever held: cheap wild-pointer test */
     uintptr_t secret;        /* full tier: mixed into header checks and free links */
     bool broken;             /* corruption seen: every later call fails (fail-stop) */
     const char *pending_what; /* a detection not yet reported to the panic hook */
     const void *pending_addr;
     uintptr_t released[4][2]; /* full tier: runs of heaps given back lately */
     unsigned released_next;
-    kheap_stats stats;       /* in_use, peaks, pages, heaps and the counts; the
-                                rest is derived when asked (diag.c) */
     size_t block_bytes;      /* bytes of every block of every heap, free or not */
-    size_t fl_bitmap;
-    uint32_t sl_bitmap[FL_COUNT];
     block *lists[FL_COUNT][SL_COUNT];
 };
 
@@ -229,30 +247,42 @@ static inline bool hdr_ok(const kheap *h, const block *b)
 }
 #endif
 
-/* Free-list links.  In the full tier they are stored xor the secret and
- * their own address (safe-linking), so a forged or overwritten link decodes
- * to garbage that link_plausible() rejects. */
+/* Free-list links, list heads included.  In the full tier they are stored
+ * xor the secret and their own address (safe-linking), so a forged or
+ * overwritten link decodes to garbage that link_plausible() rejects; a
+ * stored 0 stays NULL, so a zeroed instance starts with empty lists. */
+static inline uintptr_t link_code(const kheap *h, const void *at, uintptr_t v)
+{
 #if KHEAP_HARDEN
-static inline block *link_get(const kheap *h, block *const *at)
-{
-    return (block *)(*(const uintptr_t *)(const void *)at ^ h->secret ^ (uintptr_t)at);
-}
-static inline void link_set(const kheap *h, block **at, block *v)
-{
-    *(uintptr_t *)(void *)at = (uintptr_t)v ^ h->secret ^ (uintptr_t)at;
-}
+    return v != 0 ? v ^ h->secret ^ (uintptr_t)at : 0;
 #else
+    (void)h;
+    (void)at;
+    return v;
+#endif
+}
 static inline block *link_get(const kheap *h, block *const *at)
 {
-    (void)h;
-    return *at;
+    return (block *)link_code(h, at, (uintptr_t)*at);
 }
 static inline void link_set(const kheap *h, block **at, block *v)
 {
-    (void)h;
-    *at = v;
+    *at = (block *)link_code(h, at, (uintptr_t)v);
 }
-#endif
+static inline block **back_get(const kheap *h, block **const *at)
+{
+    return (block **)link_code(h, at, (uintptr_t)*at);
+}
+static inline void back_set(const kheap *h, block ***at, block **v)
+{
+    *at = (block **)link_code(h, at, (uintptr_t)v);
+}
+
+/* The first block of list (fl, sl), or NULL. */
+static inline block *list_head(const kheap *h, unsigned fl, unsigned sl)
+{
+    return link_get(h, &h->lists[fl][sl]);
+}
 
 /* Bit scans: the index's only arithmetic beyond shifts and masks. */
 #if defined(__arm__) && !defined(__ARM_FEATURE_CLZ)

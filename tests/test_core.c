@@ -350,27 +350,62 @@ static void realloc_grows_the_heap_under_the_last_block(const ktest_env *env)
     close_growable(&g, env);
 }
 
+/* Holes of 1x, 2x and 8x a request, each fenced by a block in use, and the
+ * rest of the heap taken, so no dv can serve it (a freed block becomes the
+ * dv only when there is none: here the smallest hole, too small). */
 static void good_fit_picks_the_smallest_class_that_fits(const ktest_env *env)
 {
     kt_heap t;
     if (!open_core(&t, env, 16 * 1024, 0, 1u << 20, true))
         return;
-    /* Holes of 1x, 2x and 8x the request, each fenced by a block in use. */
     size_t r = 48;
     void *small = kheap_alloc(t.h, r / 2), *f1 = kheap_alloc(t.h, 8);
     void *fits = kheap_alloc(t.h, 2 * r), *f2 = kheap_alloc(t.h, 8);
     void *big = kheap_alloc(t.h, 8 * r), *f3 = kheap_alloc(t.h, 8);
+    void *rest = fill_heap(t.h);
+    KT_NONNULL(rest);
+    KT_EQ(0, stats_of(t.h).free_blocks);
     kheap_free(t.h, small);
     kheap_free(t.h, fits);
     kheap_free(t.h, big);
     KT_PTR_EQ(fits, kheap_alloc(t.h, r));
-    KT_EQ(4, stats_of(t.h).free_blocks);  /* small, fits' rest, big, tail */
+    KT_EQ(3, stats_of(t.h).free_blocks);  /* small, fits' rest, big */
     KT_CHECK(t.h);
     kheap_free(t.h, fits);
     kheap_free(t.h, f1);
     kheap_free(t.h, f2);
     kheap_free(t.h, f3);
+    kheap_free(t.h, rest);
     KT_EQ(1, stats_of(t.h).free_blocks);
+    kt_close(&t, env);
+}
+
+/* The order an allocation looks in: the head of its own list (an exact fit
+ * for small sizes), then the dv (here the heap's free tail), then good fit
+ * over the index. */
+static void exact_fit_then_dv_then_good_fit(const ktest_env *env)
+{
+    kt_heap t;
+    if (!open_core(&t, env, 16 * 1024, 0, 1u << 20, true))
+        return;
+    size_t r = 24;
+    void *exact = kheap_alloc(t.h, r), *f1 = kheap_alloc(t.h, 8);
+    void *wide = kheap_alloc(t.h, 8 * r), *f2 = kheap_alloc(t.h, 8);
+    char *tail = kheap_alloc(t.h, 8);  /* where the dv starts after it */
+    kheap_free(t.h, exact);
+    kheap_free(t.h, wide);
+    KT_PTR_EQ(exact, kheap_alloc(t.h, r));
+    char *from_dv = kheap_alloc(t.h, r);
+    KT_PTR_EQ(tail + block_for(8), from_dv);
+    void *rest = fill_heap(t.h);
+    KT_NONNULL(rest);
+    KT_PTR_EQ(wide, kheap_alloc(t.h, r));
+    KT_CHECK(t.h);
+    void *all[] = {exact, f1, wide, f2, tail, from_dv, rest};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        kheap_free(t.h, all[i]);
+    KT_EQ(1, stats_of(t.h).free_blocks);
+    KT_CHECK(t.h);
     kt_close(&t, env);
 }
 
@@ -489,6 +524,7 @@ static const ktest_case cases[] = {
     {"core: without grow a new heap is mapped", without_grow_a_new_heap_is_mapped},
     {"core: realloc grows the heap under the last block", realloc_grows_the_heap_under_the_last_block},
     {"core: good fit takes the smallest size class that fits", good_fit_picks_the_smallest_class_that_fits},
+    {"core: exact fit first, then the designated victim, then good fit", exact_fit_then_dv_then_good_fit},
     {"core: an aligned block's gap becomes a free block", aligned_gap_becomes_a_free_block},
     {"core: check names a broken header", check_names_a_broken_header},
     {"core: dump lists every heap and block", dump_lists_every_heap_and_block},

@@ -117,14 +117,20 @@ class Instance:
             b += size
         return out
 
+    def room(self, b):
+        return (self.word(b + self.lay.w) & ~FLAG_MASK) - self.lay.w
+
     def largest_free(self):
+        # As diag.c: the designated victim, or the head of the highest
+        # non-empty class, whichever is larger.
+        dv = to_int(self.k['dv'])
+        best = self.room(dv) if dv != 0 else 0
         fl_bitmap = int(self.k['fl_bitmap'])
         if fl_bitmap == 0:
-            return 0
+            return best
         fl = fl_bitmap.bit_length() - 1
         sl = int(self.k['sl_bitmap'][fl]).bit_length() - 1
-        head = self.k['lists'][fl][sl]
-        return (self.word(to_int(head) + self.lay.w) & ~FLAG_MASK) - self.lay.w
+        return max(best, self.room(to_int(self.k['lists'][fl][sl])))
 
     # -- the dump
 
@@ -218,9 +224,17 @@ class Instance:
             totals['pages'] += pages
             totals['heaps'] += 1
         # Free lists: every listed block is free and in a heap, each free
-        # block listed once, bitmaps agree with the lists.
+        # block listed once (the designated victim in none), bitmaps agree
+        # with the lists.
         listed = 0
         seen = set()
+        dv = to_int(self.k['dv'])
+        if dv != 0:
+            if dv not in free_in_heaps:
+                problems.append('designated victim 0x%x is not a free block of any heap' % dv)
+            seen.add(dv)
+            listed += 1
+        back_off = Layout.field_offset(self.lay.block, 'next_free')
         lists = self.k['lists']
         fl_count = lists.type.range()[1] + 1
         sl_count = lists[0].type.range()[1] + 1
@@ -234,7 +248,7 @@ class Instance:
                 any_list |= nonempty
                 if nonempty != bool(sl_bitmap >> sl & 1):
                     problems.append('sl_bitmap[%d] bit %d disagrees with its list' % (fl, sl))
-                back = 0
+                back = to_int(lists[fl][sl].address)
                 while to_int(b) != 0:
                     addr = to_int(b)
                     if addr in seen or listed > totals['free_blocks']:
@@ -246,9 +260,9 @@ class Instance:
                     if addr not in free_in_heaps:
                         problems.append('list [%d][%d]: block 0x%x is not a free block of any heap' % (
                             fl, sl, addr))
-                    if to_int(b.dereference()['prev_free']) != back:
+                    if to_int(b.dereference()['back_link']) != back:
                         problems.append('list [%d][%d]: block 0x%x back link broken' % (fl, sl, addr))
-                    back = addr
+                    back = addr + back_off
                     b = b.dereference()['next_free']
             if any_list != bool(fl_bitmap >> fl & 1):
                 problems.append('fl_bitmap bit %d disagrees with its lists' % fl)
