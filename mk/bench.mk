@@ -5,7 +5,10 @@
 #                          qemu -icount shift=10; build/bench/results.csv and
 #                          a table on the console
 #   make bench-images      just build the images
-#   make size              build/size.txt: -Os code+rodata, Cortex-M3 and M0
+#   make size              build/size.txt: -Os code+rodata, Cortex-M3 and M0:
+#                          kheap's malloc family, its set-up, diag, and
+#                          the libcs' malloc family (bench/size.sh);
+#                          per-function sizes in build/size/<cpu>/
 #   make bench-host        the traces on x86-64 under callgrind, kheap vs glibc
 #
 # Benchmarks are not tests: nothing here is part of `make test`.
