@@ -1,10 +1,10 @@
 # The benchmark.  Included by the top-level Makefile.
 #
 #   make bench [BOARD=b]   one image per allocator (kheap, newlib, newlib-nano,
-#                          picolibc when installed), every trace under
-#                          qemu -icount shift=10; build/bench/results.csv and
-#                          a table on the console
-#   make bench-images      just build the images
+#                          picolibc: deps-bench installs it when missing),
+#                          every trace under qemu -icount shift=10;
+#                          build/bench/results.csv and a table on the console
+#   make bench-images      just build the images (picolibc's when installed)
 #   make size              build/size.txt: -Os code+rodata, Cortex-M3 and M0:
 #                          kheap's malloc family, its set-up, diag, and
 #                          the libcs' malloc family (bench/size.sh);
@@ -13,7 +13,16 @@
 #
 # Benchmarks are not tests: nothing here is part of `make test`.
 
-.PHONY: bench bench-images size bench-host
+.PHONY: bench bench-images bench-measure size bench-host deps-bench deps-bench-host
+
+# make bench and make bench-host check their tools first, like every entry
+# point, with mk/deps.sh's bench mode (picolibc-arm-none-eabi, valgrind) on
+# top of the mode they build with, so one line says what gets installed.
+# make test and CI never ask for the bench mode.
+deps-bench:
+	$(Q)sh mk/deps.sh target bench
+deps-bench-host:
+	$(Q)sh mk/deps.sh host bench
 
 BENCH_BOARDS := mps2-an385 mps2-an386 mps2-an500
 BENCH_DIR := $(BUILD)/bench
@@ -101,8 +110,13 @@ $(foreach a,$(BENCH_ALLOCS),$(eval $(call bench_image,$(a))))
 
 bench-images: $(BENCH_ELFS)
 
-bench: bench-images | deps-target
+# BENCH_ALLOCS looked for picolibc when this make started, which may be
+# before deps-bench installed it: a fresh make builds and measures.
+bench: | deps-bench
 	$(Q)$(if $(filter $(BOARD),$(BENCH_BOARDS)),,echo "bench: BOARD=$(BOARD) has no 25 MHz CMSDK timer at 0x40000000; boards that do: $(BENCH_BOARDS)"; exit 1;)
+	$(Q)$(MAKE) --no-print-directory bench-measure
+
+bench-measure: bench-images | deps-target
 	$(Q)sh bench/run.sh "$(BOARD)" "$(QEMU) $(BOARD_QEMU) -nographic -icount shift=10" \
 		"$(BENCH_DIR)" "$(BENCH_TRACES)" $(foreach a,$(BENCH_ALLOCS),$(a)=$(BENCH_BDIR)/$(a).elf)
 
@@ -112,11 +126,10 @@ size: | deps-target
 
 # ---------------------------------------------------------------- host bench
 BENCH_HOST_BIN := $(BENCH_DIR)/host-bench
-$(BENCH_HOST_BIN): bench/host_bench.c bench/traces.h $(ALLOC_SRC) $(ALLOC_HDR) | deps-host
+$(BENCH_HOST_BIN): bench/host_bench.c bench/traces.h $(ALLOC_SRC) $(ALLOC_HDR) | deps-bench-host
 	@mkdir -p $(@D)
 	@echo "  CC      $@"
 	$(Q)$(CC) -std=gnu11 -O2 -g $(WARN) -Wno-missing-prototypes bench/host_bench.c $(ALLOC_SRC) -o $@
 
 bench-host: $(BENCH_HOST_BIN)
-	$(Q)command -v valgrind >/dev/null || { echo "bench-host: valgrind is not installed (apt-get install valgrind)"; exit 1; }
 	$(Q)sh bench/host_run.sh $(BENCH_HOST_BIN) $(BENCH_DIR) "$(BENCH_TRACES)"
