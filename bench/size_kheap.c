@@ -1,6 +1,9 @@
 /* make size: a program that uses the whole malloc family of kheap over the
- * region shim (and, with -DSIZE_DIAG, stats/check/walk/dump), so the link
- * keeps exactly what they need.  bench/size.sh reads the map. */
+ * region shim and its set-up (and, with -DSIZE_DIAG, stats/check/walk/dump),
+ * so the link keeps exactly what they need: size.sh's "everything" figure.
+ * size.sh takes the family (linked on its own, with only the family as
+ * roots) out of it to get the set-up part, and stops if this program does
+ * not keep every section the family does: keep calling all of it. */
 #include "kheap.h"
 #include "region.h"
 

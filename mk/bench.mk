@@ -1,16 +1,28 @@
 # The benchmark.  Included by the top-level Makefile.
 #
 #   make bench [BOARD=b]   one image per allocator (kheap, newlib, newlib-nano,
-#                          picolibc when installed), every trace under
-#                          qemu -icount shift=10; build/bench/results.csv and
-#                          a table on the console
-#   make bench-images      just build the images
-#   make size              build/size.txt: -Os code+rodata, Cortex-M3 and M0
+#                          picolibc: deps-bench installs it when missing),
+#                          every trace under qemu -icount shift=10;
+#                          build/bench/results.csv and a table on the console
+#   make bench-images      just build the images (picolibc's when installed)
+#   make size              build/size.txt: -Os code+rodata, Cortex-M3 and M0:
+#                          kheap's malloc family, its set-up, diag, and
+#                          the libcs' malloc family (bench/size.sh);
+#                          per-function sizes in build/size/<cpu>/
 #   make bench-host        the traces on x86-64 under callgrind, kheap vs glibc
 #
 # Benchmarks are not tests: nothing here is part of `make test`.
 
-.PHONY: bench bench-images size bench-host
+.PHONY: bench bench-images bench-measure size bench-host deps-bench deps-bench-host
+
+# make bench and make bench-host check their tools first, like every entry
+# point, with mk/deps.sh's bench mode (picolibc-arm-none-eabi, valgrind) on
+# top of the mode they build with, so one line says what gets installed.
+# make test and CI never ask for the bench mode.
+deps-bench:
+	$(Q)sh mk/deps.sh target bench
+deps-bench-host:
+	$(Q)sh mk/deps.sh host bench
 
 BENCH_BOARDS := mps2-an385 mps2-an386 mps2-an500
 BENCH_DIR := $(BUILD)/bench
@@ -23,7 +35,10 @@ BENCH_TRACES := mixed small frag holes aligned mixed-16k mixed-4m
 BENCH_COMMON_SRC := kernel/console.c kernel/crt.c kernel/semihost.c kernel/fault.c \
     kernel/uart_$(BOARD_UART).c kernel/cortex_m.c alloc/region.c \
     bench/bench_main.c bench/empty.c
-BENCH_KHEAP_SRC := bench/adapt_kheap.c alloc/heap.c alloc/diag.c kernel/string.c
+# Not kernel/string.c: the kheap images take memcpy/memset/memmove from the
+# libc.a the newlib image links (see BENCH_LD_kheap), so a realloc that
+# moves costs every allocator the same copy.
+BENCH_KHEAP_SRC := bench/adapt_kheap.c alloc/heap.c alloc/diag.c
 BENCH_LIBC_SRC := bench/adapt_libc.c bench/syscalls.c
 BENCH_HDR := $(wildcard bench/*.h alloc/*.h kernel/*.h)
 
@@ -44,11 +59,32 @@ BENCH_CC_kheap-full := -DKHEAP_HARDEN=1
 BENCH_CC_newlib := -DBENCH_LIBC_NAME='"newlib"'
 BENCH_CC_nano := -DBENCH_LIBC_NAME='"nano"' --specs=nano.specs
 BENCH_CC_picolibc := -DBENCH_LIBC_NAME='"picolibc"' --specs=$(PICOLIBC_SPECS)
-BENCH_LD_kheap := -nostdlib -lgcc
+
+# What each image links after its objects.  newlib and nano: their libc.a
+# and libgcc (their malloc, and mem* from the same archive: newlib's realloc
+# moves with memmove, nano's with memcpy).  kheap and kheap-full: compiled
+# -ffreestanding (no libc headers) and linked -nostdlib, then newlib's
+# libc.a (the multilib the newlib image gets) and libgcc in a group after
+# the objects.  An archive only answers what is still undefined, and kheap
+# leaves only memcpy, memset and memmove: so kheap copies with newlib's
+# optimized routines like newlib does, not kernel/string.c's word loops,
+# and no other libc member gets in (bench_libc_only_mem checks each kheap
+# map).  picolibc: its own libc.a, mem* included.
+BENCH_LIBC_GROUP := -Wl,--start-group -lc -lgcc -Wl,--end-group
+BENCH_LD_kheap := -nostdlib $(BENCH_LIBC_GROUP)
 BENCH_LD_kheap-full := $(BENCH_LD_kheap)
-BENCH_LD_newlib := -nostartfiles -Wl,--start-group -lc -lgcc -Wl,--end-group
-BENCH_LD_nano := --specs=nano.specs -nostartfiles -Wl,--start-group -lc -lgcc -Wl,--end-group
+BENCH_LD_newlib := -nostartfiles $(BENCH_LIBC_GROUP)
+BENCH_LD_nano := --specs=nano.specs $(BENCH_LD_newlib)
 BENCH_LD_picolibc := --specs=$(PICOLIBC_SPECS) -nostartfiles
+
+# The libc members a kheap image may hold: newlib's mem* and nothing else
+# (no malloc, _sbrk, reent or errno).  Run on the map after the link.
+BENCH_LIBC_ALLOWED := lib_a-mem(cpy|set|move)\.o
+define bench_libc_only_mem
+	$(Q)bad=$$$$(sed -n '1,/^Discarded input sections/p' $(1) | grep -oE 'libc(_nano)?\.a\([^)]*\)' | \
+		sort -u | grep -vE '\($(BENCH_LIBC_ALLOWED)\)$$$$'); \
+	if [ -n "$$$$bad" ]; then echo "bench: $(1): kheap image pulls libc members besides mem*:" $$$$bad; rm -f $$@; exit 1; fi
+endef
 
 bench_objs = $(addprefix $(BENCH_BDIR)/$(1)/,$(addsuffix .o,$(basename $(2))))
 BENCH_SRC_kheap := $(BENCH_COMMON_SRC) $(BENCH_KHEAP_SRC)
@@ -62,21 +98,25 @@ define bench_image
 $(BENCH_BDIR)/$(1)/%.o: %.c $(BENCH_HDR) mk/bench.mk $(KERNEL_CONFIG) | deps-target
 	@mkdir -p $$(@D)
 	@echo "  CC      $$@"
-	$(Q)$(TARGET_CC) $(BENCH_CFLAGS) $(BENCH_CC_$(1)) \
-		$$(if $$(filter string.c,$$(notdir $$<)),-fno-builtin -fno-tree-loop-distribute-patterns) \
-		-c $$< -o $$@
+	$(Q)$(TARGET_CC) $(BENCH_CFLAGS) $(BENCH_CC_$(1)) -c $$< -o $$@
 
 $(BENCH_BDIR)/$(1).elf: $(call bench_objs,$(1),$(BENCH_SRC_$(1))) linker/kernel.ld
 	@echo "  LD      $$@"
 	$(Q)$(TARGET_CC) $(BENCH_CFLAGS) $(BENCH_LDFLAGS) -Wl,-Map=$(BENCH_BDIR)/$(1).map \
 		$(call bench_objs,$(1),$(BENCH_SRC_$(1))) $(BENCH_LD_$(1)) -o $$@
+$(if $(filter kheap%,$(1)),$(call bench_libc_only_mem,$(BENCH_BDIR)/$(1).map))
 endef
 $(foreach a,$(BENCH_ALLOCS),$(eval $(call bench_image,$(a))))
 
 bench-images: $(BENCH_ELFS)
 
-bench: bench-images | deps-target
+# BENCH_ALLOCS looked for picolibc when this make started, which may be
+# before deps-bench installed it: a fresh make builds and measures.
+bench: | deps-bench
 	$(Q)$(if $(filter $(BOARD),$(BENCH_BOARDS)),,echo "bench: BOARD=$(BOARD) has no 25 MHz CMSDK timer at 0x40000000; boards that do: $(BENCH_BOARDS)"; exit 1;)
+	$(Q)$(MAKE) --no-print-directory bench-measure
+
+bench-measure: bench-images | deps-target
 	$(Q)sh bench/run.sh "$(BOARD)" "$(QEMU) $(BOARD_QEMU) -nographic -icount shift=10" \
 		"$(BENCH_DIR)" "$(BENCH_TRACES)" $(foreach a,$(BENCH_ALLOCS),$(a)=$(BENCH_BDIR)/$(a).elf)
 
@@ -86,11 +126,10 @@ size: | deps-target
 
 # ---------------------------------------------------------------- host bench
 BENCH_HOST_BIN := $(BENCH_DIR)/host-bench
-$(BENCH_HOST_BIN): bench/host_bench.c bench/traces.h $(ALLOC_SRC) $(ALLOC_HDR) | deps-host
+$(BENCH_HOST_BIN): bench/host_bench.c bench/traces.h $(ALLOC_SRC) $(ALLOC_HDR) | deps-bench-host
 	@mkdir -p $(@D)
 	@echo "  CC      $@"
 	$(Q)$(CC) -std=gnu11 -O2 -g $(WARN) -Wno-missing-prototypes bench/host_bench.c $(ALLOC_SRC) -o $@
 
 bench-host: $(BENCH_HOST_BIN)
-	$(Q)command -v valgrind >/dev/null || { echo "bench-host: valgrind is not installed (apt-get install valgrind)"; exit 1; }
 	$(Q)sh bench/host_run.sh $(BENCH_HOST_BIN) $(BENCH_DIR) "$(BENCH_TRACES)"

@@ -1,10 +1,23 @@
 #!/bin/sh
 # The build's dependency step: installs the Debian packages that `make test`
 # and `make run` need when a tool is missing, with one line saying so.
-# Usage: mk/deps.sh [host|target|tools|fuzz|all]   (default all)
+# Usage: mk/deps.sh [MODE...]   MODE: host|target|tools|fuzz|bench|all
+# (default all; several modes install the union in one go).  bench is what
+# only the benchmarks need (picolibc for `make bench`, valgrind for `make
+# bench-host`); all, and so `make test` and CI, leave it out.
 set -u
-want=${1:-all}
+want=" ${*:-all} "
 missing=""
+
+wants() { # wants MODE: was MODE asked for?
+    case "$want" in *" $1 "*) return 0 ;; esac
+    return 1
+}
+for m in $want; do
+    case $m in host|target|tools|fuzz|bench|all) ;;
+    *) echo "mk/deps.sh: unknown mode '$m' (host, target, tools, fuzz, bench, all)" >&2; exit 2 ;;
+    esac
+done
 
 need() { # need PACKAGE TEST-COMMAND...
     pkg=$1; shift
@@ -29,23 +42,27 @@ fuzzer_links() {
 
 need make command -v make
 need gcc command -v cc
-if [ "$want" != target ]; then
+if wants all || wants host || wants tools || wants fuzz; then
     need gcc-multilib m32_works
 fi
-if [ "$want" = all ] || [ "$want" = tools ]; then
+if wants all || wants tools; then
     need python3 command -v python3
     need gdb-multiarch command -v gdb-multiarch
 fi
-if [ "$want" = all ] || [ "$want" = fuzz ]; then
+if wants all || wants fuzz; then
     need clang command -v clang
     command -v clang >/dev/null 2>&1 &&
         need "libclang-rt-$(clang -dumpversion | cut -d. -f1)-dev" fuzzer_links
 fi
-if [ "$want" != host ] && [ "$want" != tools ] && [ "$want" != fuzz ]; then
+if wants all || wants target; then
     need gcc-arm-none-eabi command -v arm-none-eabi-gcc
     need binutils-arm-none-eabi command -v arm-none-eabi-nm
     need libnewlib-arm-none-eabi test -e /usr/lib/arm-none-eabi/newlib/libc.a
     need qemu-system-arm command -v qemu-system-arm
+fi
+if wants bench; then
+    need picolibc-arm-none-eabi test -e /usr/lib/picolibc/arm-none-eabi/picolibc.specs
+    need valgrind command -v valgrind
 fi
 
 [ -z "$missing" ] && exit 0
