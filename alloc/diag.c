@@ -12,15 +12,10 @@
 static size_t largest_free(const kheap *h)
 {
     size_t dv = h->dv != NULL ? block_room(h->dv) : 0;
-    if (h->fl_bitmap == 0)
+    if (h->map_summary == 0)
         return dv;
-    unsigned fl = FL_COUNT - 1;
-    while (!(h->fl_bitmap & ((size_t)1 << fl)))
-        fl--;
-    unsigned sl = SL_COUNT - 1;
-    while (!(h->sl_bitmap[fl] & ((uint32_t)1 << sl)))
-        sl--;
-    size_t head = block_room(list_head(h, fl, sl));
+    unsigned w = fls_size(h->map_summary);
+    size_t head = block_room(list_head(h, (w << 5) + fls32(h->map[w])));
     return head > dv ? head : dv;
 }
 
@@ -28,10 +23,9 @@ static size_t largest_free(const kheap *h)
 static size_t free_blocks_listed(const kheap *h)
 {
     size_t n = h->dv != NULL;
-    for (unsigned fl = 0; fl < FL_COUNT; fl++)
-        for (unsigned sl = 0; h->sl_bitmap[fl] != 0 && sl < SL_COUNT; sl++)
-            for (const block *b = list_head(h, fl, sl); b != NULL; b = link_get(h, &b->next_free))
-                n++;
+    for (unsigned i = 0; i < LIST_COUNT; i++)
+        for (const block *b = list_head(h, i); b != NULL; b = link_get(h, &b->next_free))
+            n++;
     return n;
 }
 
@@ -39,6 +33,10 @@ static size_t free_blocks_listed(const kheap *h)
 static kheap_stats stats_derived(const kheap *h)
 {
     kheap_stats s = h->stats;
+    s.in_use_bytes = h->use.in_use_bytes;
+    s.peak_in_use_bytes = h->use.peak_in_use_bytes;
+    s.allocs = h->use.allocs;
+    s.frees = h->use.frees;
     s.free_bytes = h->block_bytes - s.in_use_bytes;
     s.blocks_in_use = s.allocs - s.frees;
     s.free_blocks = free_blocks_listed(h);
@@ -104,7 +102,8 @@ static const char *check_heap(const kheap *h, const heap *hp, check_totals *t)
         return "heap page count is zero";
     if (((uintptr_t)hp & (h->page_size - 1)) != 0)
         return "heap is not page aligned";
-    if ((uintptr_t)hp < h->lo || (uintptr_t)heap_end(hp, h->page_size) > h->hi)
+    if ((uintptr_t)hp + PAYLOAD_OFF < h->first ||
+        (uintptr_t)heap_end(hp, h->page_size) - h->first > h->span)
         return "heap lies outside the instance's bounds";
     const block *s = heap_sentinel(hp, h->page_size);
     if (!block_is_sentinel(s) || block_size(s) != hp->pages * h->page_size || !hdr_ok(h, s))
@@ -132,35 +131,31 @@ static const char *check_heap(const kheap *h, const heap *hp, check_totals *t)
 static const char *check_index(const kheap *h, size_t free_blocks)
 {
     size_t listed = 0;
-    for (unsigned fl = 0; fl < FL_COUNT; fl++) {
-        bool any = false;
-        for (unsigned sl = 0; sl < SL_COUNT; sl++) {
-            block *const *back = &h->lists[fl][sl];
-            bool nonempty = list_head(h, fl, sl) != NULL;
-            if (nonempty != ((h->sl_bitmap[fl] >> sl) & 1u))
-                return "second-level bitmap disagrees with its list";
-            any |= nonempty;
-            for (const block *b = list_head(h, fl, sl); b != NULL; b = link_get(h, &b->next_free)) {
-                unsigned f, s;
-                if (++listed > free_blocks)
-                    return "free lists hold more blocks than the heaps (a cycle or a stale entry)";
-                if (!block_is_free(b))
-                    return "a block in a free list is marked in use";
-                if (b == h->dv)
-                    return "the designated victim is also in a free list";
-                kheap_index_position(block_size(b), &f, &s);
-                if (f != fl || s != sl)
-                    return "a free block sits in the wrong size class";
-                if (!hdr_ok(h, b))
-                    return "a free block's header check word is wrong";
-                if (back_get(h, &b->back_link) != back)
-                    return "free list back link is broken";
-                back = &b->next_free;
-            }
+    for (unsigned w = 0; w < MAP_WORDS; w++)
+        if ((h->map[w] != 0) != ((h->map_summary >> w) & 1u))
+            return "summary bitmap disagrees with its word of list bits";
+    for (unsigned i = 0; i < LIST_COUNT; i++) {
+        block *const *back = &h->lists[i];
+        if ((list_head(h, i) != NULL) != ((h->map[i >> 5] >> (i & 31)) & 1u))
+            return "list bitmap disagrees with its list";
+        for (const block *b = list_head(h, i); b != NULL; b = link_get(h, &b->next_free)) {
+            if (++listed > free_blocks)
+                return "free lists hold more blocks than the heaps (a cycle or a stale entry)";
+            if (!block_is_free(b))
+                return "a block in a free list is marked in use";
+            if (b == h->dv)
+                return "the designated victim is also in a free list";
+            if (list_index(block_size(b)) != i)
+                return "a free block sits in the wrong size class";
+            if (!hdr_ok(h, b))
+                return "a free block's header check word is wrong";
+            if (back_get(h, &b->back_link) != back)
+                return "free list back link is broken";
+            back = &b->next_free;
         }
-        if (any != ((h->fl_bitmap >> fl) & 1u))
-            return "first-level bitmap disagrees with its lists";
     }
+    if (h->map[MAP_WORDS - 1] >> (LIST_COUNT & 31) != 0)
+        return "list bitmap marks a list past the last";
     if (listed != free_blocks)
         return "a free block is missing from the free lists";
     return NULL;
@@ -190,13 +185,13 @@ static const char *check_locked(const kheap *h)
     const char *why = check_index(h, t.free_blocks - (h->dv != NULL));
     if (why != NULL)
         return why;
-    if (t.in_use_bytes != h->stats.in_use_bytes)
+    if (t.in_use_bytes != h->use.in_use_bytes)
         return "stats of bytes in use disagree with the heaps";
     if (t.in_use_bytes + t.free_bytes != h->block_bytes)
         return "block bytes counted by the heaps disagree with the instance's total";
     if (t.pages != h->stats.pages || t.heaps != h->stats.heaps)
         return "stats of pages or heaps disagree with the heap list";
-    if (h->stats.allocs - h->stats.frees != t.blocks_in_use)
+    if (h->use.allocs - h->use.frees != t.blocks_in_use)
         return "allocs - frees differs from the blocks in use";
     return NULL;
 }

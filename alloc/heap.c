@@ -28,6 +28,7 @@ COLD void corrupt(kheap *h, const char *what, const void *addr)
     if (!h->broken && h->pending_what == NULL) {
         h->pending_what = what;
         h->pending_addr = addr;
+        h->exit_work = true;
     }
     h->broken = true;
 }
@@ -42,7 +43,7 @@ HOT bool link_plausible(const kheap *h, const block *b)
 {
     uintptr_t a = (uintptr_t)b;
     return b == NULL ||
-           ((a + PAYLOAD_OFF) % ALIGN == 0 && a >= h->lo && a < h->hi &&
+           ((a + PAYLOAD_OFF) % ALIGN == 0 && a + PAYLOAD_OFF - h->first < h->span &&
             hdr_ok(h, b) && block_is_free(b));
 }
 
@@ -101,29 +102,27 @@ static char *poison_start(const block *b) { return (char *)block_payload(b) + 2 
  * A list's bits change only when it turns empty or non-empty. */
 HOT void index_insert(kheap *h, block *b, size_t size)
 {
-    unsigned fl, sl;
-    kheap_index_position(size, &fl, &sl);
-    block **head = &h->lists[fl][sl];
+    unsigned i = list_index(size);
+    block **head = &h->lists[i];
     block *first = link_get(h, head);
     link_set(h, &b->next_free, first);
     back_set(h, &b->back_link, head);
     if (first != NULL) {
         back_set(h, &first->back_link, &b->next_free);
     } else {
-        h->fl_bitmap |= (size_t)1 << fl;
-        h->sl_bitmap[fl] |= (uint32_t)1 << sl;
+        h->map[i >> 5] |= (uint32_t)1 << (i & 31);
+        h->map_summary |= (size_t)1 << (i >> 5);
     }
     link_set(h, head, b);
 }
 
-/* The list whose head is `head` has just become empty: clear its bits. */
-HOT void index_emptied(kheap *h, block *const *head)
+/* List i has just become empty: clear its bits. */
+HOT void index_emptied(kheap *h, unsigned i)
 {
-    size_t i = ((uintptr_t)head - (uintptr_t)h->lists) / sizeof *head;
-    unsigned fl = (unsigned)(i >> KHEAP_SL_LOG2), sl = (unsigned)(i & (SL_COUNT - 1));
-    h->sl_bitmap[fl] &= ~((uint32_t)1 << sl);
-    if (h->sl_bitmap[fl] == 0)
-        h->fl_bitmap &= ~((size_t)1 << fl);
+    unsigned w = i >> 5;
+    h->map[w] &= ~((uint32_t)1 << (i & 31));
+    if (h->map[w] == 0)
+        h->map_summary &= ~((size_t)1 << w);
 }
 
 /* Takes free block b out of its list. */
@@ -139,44 +138,50 @@ HOT void index_remove(kheap *h, block *b)
     if (next != NULL)
         back_set(h, &next->back_link, back);
     else if (is_list_head(h, back))
-        index_emptied(h, back);
+        index_emptied(h, (unsigned)(back - h->lists));
 }
 
-/* Takes the head of non-empty list (fl, sl) out of the index; NULL when it
- * or its links turn out to be corrupt (full tier). */
-HOT block *index_pop(kheap *h, unsigned fl, unsigned sl)
+/* Takes the head of non-empty list i out of the index; NULL when it or its
+ * links turn out to be corrupt (full tier). */
+HOT block *index_pop(kheap *h, unsigned i)
 {
-    block *b = list_head(h, fl, sl);
+    block **head = &h->lists[i];
+    block *b = link_get(h, head);
     if (KHEAP_HARDEN && !link_plausible(h, b)) {
         corrupt(h, "free list head corrupted: a write over a freed block's header?",
                 block_payload(b));
         return NULL;
     }
-    index_remove(h, b);
-    return stopped(h) ? NULL : b;
+    block *next = link_get(h, &b->next_free);
+    if (KHEAP_HARDEN && !links_intact(h, b, next, head)) {
+        corrupt(h, "free list link corrupted: a write after free?", block_payload(b));
+        return NULL;
+    }
+    link_set(h, head, next);
+    if (next != NULL)
+        back_set(h, &next->back_link, head);
+    else
+        index_emptied(h, i);
+    return b;
 }
 
-/* The list to take a block of at least `need` bytes from: the first
- * non-empty one whose blocks all fit (need rounded up to a list boundary),
- * found by two bit scans, no list walked.  False when there is none. */
-HOT bool index_search(const kheap *h, size_t need, unsigned *fl, unsigned *sl)
+/* The first non-empty list at or after list i (i <= LIST_COUNT), or
+ * LIST_COUNT when there is none: two bit scans. */
+HOT unsigned index_search(const kheap *h, unsigned i)
 {
-    size_t want = need;
-    if (want >= SMALL_BLOCK)
-        want += ((size_t)1 << (fls_size(want) - KHEAP_SL_LOG2)) - 1;
-    kheap_index_position(want, fl, sl);
-    if (*fl >= FL_COUNT)
-        return false;
-    uint32_t sl_map = h->sl_bitmap[*fl] & (~(uint32_t)0 << *sl);
-    if (sl_map == 0) {
-        size_t fl_map = h->fl_bitmap & (~(size_t)1 << *fl);
-        if (fl_map == 0)
-            return false;
-        *fl = ffs_size(fl_map);
-        sl_map = h->sl_bitmap[*fl];
+    unsigned w = i >> 5;
+    uint32_t bits = h->map[w] & (~(uint32_t)0 << (i & 31));
+    if (bits == 0) {
+        size_t words = h->map_summary & (~(size_t)1 << w);
+        if (words == 0)
+            return LIST_COUNT;
+        w = ffs_size(words);
+        /* The summary has no bit past the map; this tells the compiler so. */
+        if (w >= MAP_WORDS)
+            return LIST_COUNT;
+        bits = h->map[w];
     }
-    *sl = ffs32(sl_map);
-    return true;
+    return (w << 5) + ffs32(bits);
 }
 
 /* ------------------------------------------------------------ blocks */
@@ -213,32 +218,33 @@ HOT void block_place(kheap *h, block *b, size_t size)
 
 /* A free block of at least `need` bytes taken out of the index (or no
  * longer the dv), or NULL: the head of need's own list when it fits, else
- * the dv when it fits, else good fit. */
+ * good fit (the lists after need's own hold only blocks that fit), else the
+ * dv.  Good fit before the dv keeps the footprint where TLSF's is; the dv
+ * serves what the index cannot, without a split's insert. */
 HOT block *block_take(kheap *h, size_t need)
 {
-    unsigned fl, sl;
-    kheap_index_position(need, &fl, &sl);
-    block *b = list_head(h, fl, sl);
+    unsigned i = list_index(need);
+    block *b = list_head(h, i);
     if (KHEAP_HARDEN && !link_plausible(h, b)) {
         corrupt(h, "free list head corrupted: a write over a freed block's header?",
                 block_payload(b));
         return NULL;
     }
     if (b != NULL && block_size(b) >= need)
-        return index_pop(h, fl, sl);
+        return index_pop(h, i);
+    i = index_search(h, i + 1);
+    if (i < LIST_COUNT)
+        return index_pop(h, i);
     b = h->dv;
-    if (b != NULL && block_size(b) >= need) {
-        if (KHEAP_HARDEN && !link_plausible(h, b)) {
-            corrupt(h, "free block header corrupted: an overflow from the block before it?",
-                    block_payload(b));
-            return NULL;
-        }
-        h->dv = NULL;
-        return b;
-    }
-    if (!index_search(h, need, &fl, &sl))
+    if (b == NULL || block_size(b) < need)
         return NULL;
-    return index_pop(h, fl, sl);
+    if (KHEAP_HARDEN && !link_plausible(h, b)) {
+        corrupt(h, "free block header corrupted: an overflow from the block before it?",
+                block_payload(b));
+        return NULL;
+    }
+    h->dv = NULL;
+    return b;
 }
 
 /* Hands out b (free, out of the index, not the dv, next block not free):
@@ -260,10 +266,10 @@ HOT void block_use(kheap *h, block *b, size_t need, bool split)
         hdr_set(h, next, next->size & ~FLAG_PREV_FREE);
     }
     hdr_set(h, b, size | (word & FLAG_PREV_FREE));
-    h->stats.in_use_bytes += size;
-    h->stats.allocs++;
-    if (h->stats.in_use_bytes > h->stats.peak_in_use_bytes)
-        h->stats.peak_in_use_bytes = h->stats.in_use_bytes;
+    h->use.in_use_bytes += size;
+    h->use.allocs++;
+    if (h->use.in_use_bytes > h->use.peak_in_use_bytes)
+        h->use.peak_in_use_bytes = h->use.in_use_bytes;
 }
 
 /* ------------------------------------------------------------ heaps */
@@ -272,11 +278,11 @@ static void released_forget(kheap *h, uintptr_t start, size_t bytes);
 
 static void note_pages(kheap *h, const void *start, size_t pages)
 {
-    uintptr_t lo = (uintptr_t)start, hi = lo + pages * h->page_size;
-    if (h->lo == 0 || lo < h->lo)
-        h->lo = lo;
-    if (hi > h->hi)
-        h->hi = hi;
+    uintptr_t first = (uintptr_t)start + PAYLOAD_OFF, end = (uintptr_t)start + pages * h->page_size;
+    uintptr_t old_end = h->first + h->span;
+    if (h->first == 0 || first < h->first)
+        h->first = first;
+    h->span = (end > old_end ? end : old_end) - h->first;
     h->stats.pages += pages;
     if (h->stats.pages > h->stats.peak_pages)
         h->stats.peak_pages = h->stats.pages;
@@ -384,11 +390,6 @@ COLD void heap_release(kheap *h, heap *hp)
     h->config.provider.unmap(h->config.provider.ctx, hp, hp->pages);
 }
 
-static bool heap_is_empty(const heap *hp, size_t page_size)
-{
-    return block_is_free(hp->first) && block_next(hp->first) == heap_sentinel(hp, page_size);
-}
-
 /* Takes free block b out of the index, or out of the dv. */
 static void block_unfree(kheap *h, block *b)
 {
@@ -433,10 +434,31 @@ COLD block *heap_grow(kheap *h, heap *hp, size_t extra)
     return b;
 }
 
-/* Gives the whole free pages at the end of hp back to the provider, down to
- * the pages hp was mapped with (a large heap: down to what it uses).  b is
- * hp's free last block, merged and out of the index.  Returns false when b
- * still stands (the caller places it), true when trimming used it up. */
+static bool heap_is_empty(const heap *hp, size_t page_size)
+{
+    return block_is_free(hp->first) && block_next(hp->first) == heap_sentinel(hp, page_size);
+}
+
+/* How many of the `whole` free pages at an end of hp go back while hp keeps
+ * base_pages (a large heap: one page).  A heap that still holds blocks
+ * keeps one heap's worth of them as slack, so a free and an alloc at its
+ * boundary do not unmap and map the same pages in turn; an empty heap (and
+ * a large one, which holds one block) keeps none. */
+static size_t trim_count(const kheap *h, const heap *hp, size_t whole)
+{
+    bool large = (hp->flags & HEAP_LARGE) != 0;
+    size_t slack = large || heap_is_empty(hp, h->page_size) ? 0 : h->heap_pages;
+    size_t room = hp->pages - (large ? 1 : hp->base_pages);
+    if (whole <= slack)
+        return 0;
+    whole -= slack;
+    return whole < room ? whole : room;
+}
+
+/* Gives the whole free pages at the top of hp back (trim_count says how
+ * many); b is hp's free last block, merged and out of the index.  Returns
+ * false when b still stands (the caller places it), true when trimming
+ * used it up (its header word is then the sentinel). */
 COLD bool heap_trim(kheap *h, heap *hp, block *b)
 {
     size_t ps = h->page_size;
@@ -444,21 +466,17 @@ COLD bool heap_trim(kheap *h, heap *hp, block *b)
     char *payload = block_payload(b);
     char *new_end = (char *)align_up((uintptr_t)payload, ps);
     size_t kept = (size_t)(new_end - payload);
-    if ((kept != 0 && kept < MIN_BLOCK) || (kept == 0 && b == hp->first)) {
+    if ((kept != 0 && kept < MIN_BLOCK) || (kept == 0 && b == hp->first))
         new_end += ps;
-        kept += ps;
-    }
-    size_t min_pages = (hp->flags & HEAP_LARGE) ? 1 : hp->base_pages;
-    if (new_end < (char *)hp + min_pages * ps) {
-        new_end = (char *)hp + min_pages * ps;
-        kept = (size_t)(new_end - payload);
-    }
     if (new_end >= end)
         return false;
-
-    size_t cut = (size_t)(end - new_end) >> h->page_shift;
+    size_t cut = trim_count(h, hp, (size_t)(end - new_end) >> h->page_shift);
+    if (cut == 0)
+        return false;
+    new_end = end - cut * ps;
+    kept = (size_t)(new_end - payload);
     hp->pages -= cut;
-    h->block_bytes -= (size_t)(end - new_end);
+    h->block_bytes -= cut * ps;
     h->stats.pages -= cut;
     block *s = heap_sentinel(hp, ps);
     if (kept == 0) {
@@ -474,25 +492,108 @@ COLD bool heap_trim(kheap *h, heap *hp, block *b)
     return kept == 0;
 }
 
-/* b: a merged free block that ends its heap (next is the sentinel), out of
- * the index.  Gives the heap or its free tail back where the policy says
- * so; false when b still stands. */
-COLD bool heap_tail_freed(kheap *h, block *b, block *next)
+/* A normal heap's first block sits this far from its header. */
+#define FIRST_BLOCK_OFF (first_payload_offset(sizeof(heap)) - PAYLOAD_OFF)
+
+/* The normal heap whose first block is b, or NULL.  Its header would start
+ * FIRST_BLOCK_OFF below b, on a page boundary: in b's own page, so the test
+ * reads nothing that may be gone. */
+static heap *heap_of_first(const kheap *h, const block *b)
 {
-    heap *hp = heap_of_sentinel(next);
-    if (b == hp->first && !(hp->flags & HEAP_HOME)) {
+    heap *hp = (heap *)(void *)((char *)b - FIRST_BLOCK_OFF);
+    if (((uintptr_t)hp & (h->page_size - 1)) != 0 || hp->magic != HEAP_MAGIC ||
+        hp->owner != h || hp->first != b || (hp->flags & HEAP_HOME))
+        return NULL;
+    return hp;
+}
+
+/* Moves hp's header to `to` (inside hp, page aligned) and fixes every link
+ * to it; the caller sets what else changes. */
+static heap *heap_move(kheap *h, heap *hp, heap *to)
+{
+    *to = *hp;
+    hp->magic = 0;
+    if (to->prev != NULL)
+        to->prev->next = to;
+    else
+        h->heaps = to;
+    if (to->next != NULL)
+        to->next->prev = to;
+    if (h->top == hp)
+        h->top = to;
+    if (h->spare == hp)
+        h->spare = to;
+    return to;
+}
+
+/* Gives the whole free pages at the bottom of hp back (trim_count says how
+ * many; they are the ones heap_extend_down took in); b is hp's free first
+ * block, merged and out of the index.  The header moves up to the new
+ * bottom.  Returns the first block when it still stands, NULL when the cut
+ * used it up (the block after it is then the first). */
+COLD block *heap_trim_bottom(kheap *h, heap *hp, block *b)
+{
+    size_t ps = h->page_size;
+    char *end = (char *)b + block_size(b);
+    size_t whole = (size_t)(end - FIRST_BLOCK_OFF - (char *)hp) >> h->page_shift;
+    size_t kept = (size_t)(end - FIRST_BLOCK_OFF - (char *)hp) & (ps - 1);
+    if (kept != 0 && kept < MIN_BLOCK)
+        whole = whole != 0 ? whole - 1 : 0;
+    size_t cut = trim_count(h, hp, whole);
+    if (cut == 0)
+        return b;
+    size_t bytes = cut * ps;
+    heap *nh = heap_move(h, hp, (heap *)(void *)((char *)hp + bytes));
+    block *nb = (block *)(void *)((char *)b + bytes);
+    block *after = (block *)(void *)end;
+    kept = (size_t)(end - (char *)nb);
+    nh->pages -= cut;
+    nh->first = nb;
+    if (kept == 0) {
+        hdr_set(h, after, after->size & ~FLAG_PREV_FREE);
+    } else {
+        hdr_set(h, nb, kept | FLAG_FREE);
+        after->prev_size = kept;
+    }
+    block *s = heap_sentinel(nh, ps);
+    hdr_set(h, s, (nh->pages * ps) | (s->size & FLAG_MASK));
+    h->block_bytes -= bytes;
+    h->stats.pages -= cut;
+    released_note(h, (uintptr_t)hp, bytes);
+    h->config.provider.unmap(h->config.provider.ctx, hp, cut);
+    return kept == 0 ? NULL : nb;
+}
+
+/* b: a merged free block, out of the index, that may stand at an edge of its
+ * heap: it ends at the sentinel `next`, or it is the heap's first block.
+ * Gives the heap, or the whole free pages at its ends, back to the provider
+ * where the policy says so: an empty heap goes back unless it is the one
+ * spare, a heap keeps base_pages while it lives (a large heap: what it
+ * uses).  Returns the block that still stands (moved or smaller), or NULL
+ * when none does. */
+COLD block *heap_edge_freed(kheap *h, block *b, block *next)
+{
+    bool last = block_is_sentinel(next);
+    heap *hp = last ? heap_of_sentinel(next) : heap_of_first(h, b);
+    if (hp == NULL)
+        return b;
+    bool first = b == hp->first;
+    if (first && last && !(hp->flags & HEAP_HOME)) {
         bool keep = !(hp->flags & HEAP_LARGE) &&
                     (h->spare == NULL || h->spare == hp || !heap_is_empty(h->spare, h->page_size));
         if (!keep) {
             heap_release(h, hp);
-            return true;
+            return NULL;
         }
         h->spare = hp;
     }
-    /* Only what grew can be trimmed (a large heap: what it does not use). */
     if (hp->pages <= hp->base_pages && !(hp->flags & HEAP_LARGE))
-        return false;
-    return heap_trim(h, hp, b);
+        return b;
+    if (last && heap_trim(h, hp, b))
+        return NULL;
+    /* The home heap never took pages in below: its header holds the
+     * instance, which cannot move. */
+    return first && !(hp->flags & (HEAP_LARGE | HEAP_HOME)) ? heap_trim_bottom(h, hp, b) : b;
 }
 
 /* b: a block leaving use, its bytes poisoned (full tier).  Marks it free,
@@ -536,11 +637,13 @@ HOT void block_free(kheap *h, block *b)
     hdr_set(h, b, size | FLAG_FREE);
     hdr_set(h, next, next_word | FLAG_PREV_FREE);
     next->prev_size = size;
-    if (next_word & FLAG_SENTINEL) {
-        /* Out of the dv while the tail may go back to the provider. */
+    /* At an end of its heap, maybe: only a block that ends at the sentinel
+     * or spans a page can give anything back. */
+    if ((next_word & FLAG_SENTINEL) || size >= h->page_size) {
         if (in_dv)
             h->dv = NULL;
-        if (heap_tail_freed(h, b, next))
+        b = heap_edge_freed(h, b, next);
+        if (b == NULL)
             return;
         size = block_size(b);
     }
@@ -552,9 +655,62 @@ HOT void block_free(kheap *h, block *b)
         index_insert(h, b, size);
 }
 
+/* The run [base, base + pages) ends where normal heap hp begins (a
+ * provider that maps top down, as the region shim and Linux do, puts a new
+ * run there): hp takes it in as its new bottom.  Its header moves down to
+ * base and the old header's bytes join the free space, so the heaps stay
+ * one and nothing is lost at a boundary.  Returns hp's first block, free and
+ * out of the index: the new pages and the old first block when it was
+ * free. */
+COLD block *heap_extend_down(kheap *h, heap *hp, char *base, size_t pages)
+{
+    size_t ps = h->page_size, bytes = pages * ps;
+    block *old_first = hp->first;
+    heap *nh = heap_move(h, hp, (heap *)(void *)base);
+    nh->pages += pages;
+    nh->first = (block *)(void *)((char *)old_first - bytes);
+    block *b = nh->first, *next = old_first;
+    size_t size = bytes;
+    if (block_is_free(old_first)) {
+        block_unfree(h, old_first);
+        size += block_size(old_first);
+        next = block_next(old_first);
+    }
+    hdr_set(h, b, size | FLAG_FREE);
+    hdr_set(h, next, next->size | FLAG_PREV_FREE);
+    next->prev_size = size;
+    block *s = heap_sentinel(nh, ps);
+    hdr_set(h, s, (nh->pages * ps) | (s->size & FLAG_MASK));
+    h->block_bytes += bytes;
+    released_forget(h, (uintptr_t)base, bytes);
+    note_pages(h, base, pages);
+    poison_fill(poison_start(b), (char *)next);
+    return b;
+}
+
+/* A new normal heap of `pages` pages (fewer, min_pages, when the provider
+ * has no more), or the run taken into the newest heap when it lies right
+ * below it. */
+COLD block *heap_add(kheap *h, size_t pages, size_t min_pages)
+{
+    char *base = h->config.provider.map(h->config.provider.ctx, pages);
+    if (base == NULL && pages > min_pages)
+        base = h->config.provider.map(h->config.provider.ctx, pages = min_pages);
+    if (base == NULL)
+        return NULL;
+    heap *top = h->top;
+    if (top != NULL && !(top->flags & HEAP_HOME) && base + pages * h->page_size == (char *)top &&
+        top->pages + pages < (MAX_BLOCK >> h->page_shift))
+        return heap_extend_down(h, top, base, pages);
+    block *b = heap_setup(h, base, pages, sizeof(heap), 0);
+    h->top = h->heaps;
+    return b;
+}
+
 /* A free block of at least `need` bytes from the provider: for a large
  * request a heap of its own (*large set: the caller does not split it),
- * else by growing the newest heap in place or from a new heap. */
+ * else by growing the newest heap in place, at its top or at its bottom,
+ * or from a new heap. */
 COLD block *block_from_provider(kheap *h, size_t need, bool *large)
 {
     block *b;
@@ -575,13 +731,7 @@ COLD block *block_from_provider(kheap *h, size_t need, bool *large)
     size_t min_pages = heap_pages_for(h, sizeof(heap), need);
     if (min_pages == 0)
         return NULL;
-    size_t pages = min_pages < h->heap_pages ? h->heap_pages : min_pages;
-    b = heap_map(h, pages, 0);
-    if (b == NULL && pages > min_pages)
-        b = heap_map(h, min_pages, 0);
-    if (b != NULL)
-        h->top = h->heaps;
-    return b;
+    return heap_add(h, min_pages < h->heap_pages ? h->heap_pages : min_pages, min_pages);
 }
 
 /* A free block of at least `need` bytes, out of the index: from the index
@@ -637,7 +787,7 @@ COLD const char *block_explain(const kheap *h, const void *p)
     uintptr_t a = (uintptr_t)p;
     if (a % ALIGN != 0)
         return "misaligned pointer: not from kheap";
-    if (a < h->lo + PAYLOAD_OFF || a >= h->hi)
+    if (a - h->first >= h->span)
         return "pointer outside every heap of this instance";
     if (released_holds(h, a))
         return "double free: the block's heap was already given back";
@@ -649,7 +799,7 @@ COLD const char *block_explain(const kheap *h, const void *p)
         return "pointer to the end of a heap: not a block";
     if (block_is_free(b))
         return "double free (or use of a freed block)";
-    if (size < MIN_BLOCK || size % ALIGN != 0 || size > h->hi - a)
+    if (size < MIN_BLOCK || size % ALIGN != 0 || size > h->span - (a - h->first))
         return "not the start of a block (or its header was overwritten)";
     block *next = block_next(b);
     if (!hdr_ok(h, next))
@@ -668,15 +818,15 @@ COLD const char *block_explain(const kheap *h, const void *p)
 HOT const char *block_validate(const kheap *h, const void *p, block **out)
 {
     uintptr_t a = (uintptr_t)p;
-    uintptr_t first = h->lo + PAYLOAD_OFF;
-    if (a % ALIGN != 0 || a - first >= h->hi - first || released_holds(h, a))
+    size_t off = a - h->first;
+    if (a % ALIGN != 0 || off >= h->span || released_holds(h, a))
         return block_explain(h, p);
     block *b = block_from_payload(p);
     size_t word = b->size;
     /* Flags are below MIN_BLOCK and a sentinel's word is at least a page,
      * so `word < MIN_BLOCK` is "size below the minimum" in one compare. */
     if ((word & (FLAG_FREE | FLAG_SENTINEL | ((ALIGN - 1) & ~FLAG_MASK))) != 0 ||
-        word < MIN_BLOCK || (word & ~FLAG_MASK) > h->hi - a || !hdr_ok(h, b))
+        word < MIN_BLOCK || (word & ~FLAG_MASK) > h->span - off || !hdr_ok(h, b))
         return block_explain(h, p);
     const block *next = (const block *)(const void *)((const char *)b + (word & ~FLAG_MASK));
     size_t next_word = next->size;
@@ -685,7 +835,7 @@ HOT const char *block_validate(const kheap *h, const void *p, block **out)
     if (word & FLAG_PREV_FREE) {
         /* The previous block's header must be exactly "free, this size". */
         size_t prev_size = b->prev_size;
-        if ((prev_size & (ALIGN - 1)) != 0 || prev_size - MIN_BLOCK > a - h->lo - MIN_BLOCK)
+        if ((prev_size & (ALIGN - 1)) != 0 || prev_size - MIN_BLOCK > off + PAYLOAD_OFF - MIN_BLOCK)
             return block_explain(h, p);
         const block *prev = (const block *)(const void *)((const char *)b - prev_size);
         if (prev->size != (prev_size | FLAG_FREE) || !hdr_ok(h, prev))
@@ -701,6 +851,7 @@ COLD void misuse(kheap *h, const char *what, const void *addr)
     if (h->pending_what == NULL) {
         h->pending_what = what;
         h->pending_addr = addr;
+        h->exit_work = true;
     }
 }
 
@@ -714,32 +865,37 @@ HOT bool canary_reported(kheap *h, const block *b)
     return at != NULL;
 }
 
-/* Hands a pending detection to the panic hook: outside the lock, so a hook
- * that prints or dumps may call into the instance. */
-COLD void report_pending(kheap *h)
-{
-    const char *what = h->pending_what;
-    const void *addr = h->pending_addr;
-    h->pending_what = NULL;
-    if (h->config.panic != NULL)
-        h->config.panic(h->config.panic_ctx, what, addr);
-}
-
-/* Unlocks, then reports what the call detected, if anything.  The pending
- * report is only ever set under the lock, and a caller that races in
- * between reports it instead: either way it is reported once. */
-HOT void leave(kheap *h, uintptr_t saved)
+/* Unlocks, then hands a pending detection to the panic hook: outside the
+ * lock, so a hook that prints or dumps may call into the instance.  The
+ * pending report is only ever set under the lock, and a caller that races
+ * in between reports it instead: either way it is reported once. */
+COLD void leave_slow(kheap *h, uintptr_t saved)
 {
     kheap_unlock(h, saved);
-    if (h->pending_what != NULL)
-        report_pending(h);
+    const char *what = h->pending_what;
+    const void *addr = h->pending_addr;
+    if (what != NULL) {
+        h->pending_what = NULL;
+        h->exit_work = h->config.unlock != NULL;
+        if (h->config.panic != NULL)
+            h->config.panic(h->config.panic_ctx, what, addr);
+    }
+}
+
+/* Ends a locked call.  One test covers both reasons to do more than
+ * return: an unlock hook (exit_work is set for good) or a report pending
+ * (set with it). */
+HOT void leave(kheap *h, uintptr_t saved)
+{
+    if (h->exit_work)
+        leave_slow(h, saved);
 }
 
 HOT void free_locked(kheap *h, block *b)
 {
     poison_fill(poison_start(b), (char *)block_next(b));
-    h->stats.in_use_bytes -= block_size(b);
-    h->stats.frees++;
+    h->use.in_use_bytes -= block_size(b);
+    h->use.frees++;
     block_free(h, b);
 }
 
@@ -754,7 +910,7 @@ static void block_shrink(kheap *h, block *b, size_t need)
     hdr_set(h, rest, size - need);
     block_set_size(h, b, need);
     poison_fill(poison_start(rest), (char *)b + size);
-    h->stats.in_use_bytes -= size - need;
+    h->use.in_use_bytes -= size - need;
     block_free(h, rest);
 }
 
@@ -783,10 +939,10 @@ static bool block_resize_in_place(kheap *h, block *b, size_t need)
     }
     block_set_size(h, b, size + block_size(next));
     hdr_set(h, block_next(b), block_next(b)->size & ~FLAG_PREV_FREE);
-    h->stats.in_use_bytes += block_size(next);
+    h->use.in_use_bytes += block_size(next);
     block_shrink(h, b, need);
-    if (h->stats.in_use_bytes > h->stats.peak_in_use_bytes)
-        h->stats.peak_in_use_bytes = h->stats.in_use_bytes;
+    if (h->use.in_use_bytes > h->use.peak_in_use_bytes)
+        h->use.peak_in_use_bytes = h->use.in_use_bytes;
     return true;
 }
 
@@ -847,6 +1003,7 @@ kheap *kheap_create(const kheap_config *config)
     h->page_shift = geometry.page_shift;
     h->heap_pages = heap_pages;
     size_t quarter = (heap_pages << h->page_shift) / 4;
+    h->exit_work = config->unlock != NULL;
     h->large_threshold = config->large_threshold != 0 ? config->large_threshold
                          : quarter > KHEAP_DEFAULT_LARGE_BYTES ? quarter
                                                                : KHEAP_DEFAULT_LARGE_BYTES;

@@ -37,19 +37,22 @@
  *              so the heap header is found from any block that ends there
  *
  * Free-block index: TLSF's two levels.  A size maps to a first level (its
- * highest bit) and a second level (the next SL_LOG2 bits below it); one
- * bitmap says which first levels have any free block, one per first level
- * says which of its lists do.  Searching rounds the request up to the next
- * list boundary, so any block found fits: good fit in O(1), no list walked.
+ * highest bit) and a second level (the next SL_LOG2 bits below it), which
+ * together number its list: list_index(), with no branch.  Below
+ * SMALL_BLOCK every list holds one size.  A bitmap has a bit per list, in
+ * 32-bit words, and a summary word a bit per non-empty word, so the first
+ * non-empty list at or after any list is two bit scans away.  A search
+ * starts at the list after the request's own, so any block found fits:
+ * good fit in O(1), no list walked.
  *
  * The designated victim (dv, after dlmalloc): one free block kept out of the
  * index, where the last split left its rest or a new heap its space.  An
  * allocation tries, in order, the head of its own list (for the small lists,
- * which hold one size each, an exact fit), the dv, then good fit.  Carving
- * from the dv or taking an exact fit touches no list and no bitmap, and a
- * free next to the dv only grows it: the common cases cost a few header
- * writes, the worst case stays two bit scans, one unlink and one insert.  Of
- * a split's rest and the dv, the larger stays the dv and the other goes to
+ * which hold one size each, an exact fit), good fit, then the dv: the index
+ * first keeps the footprint TLSF's, and the dv, like dlmalloc's top, serves
+ * the rest by carving, with no list or bitmap touched.  A free next to the
+ * dv only grows it; a freed block becomes the dv when there is none.  Of a
+ * split's rest and the dv, the larger stays the dv and the other goes to
  * the index, so the dv is where the most room is.
  */
 #ifndef KHEAP_HEAP_INTERNAL_H
@@ -135,6 +138,10 @@ typedef struct block {
 #define FL_SHIFT (KHEAP_SL_LOG2 + ALIGN_LOG2)
 #define SMALL_BLOCK ((size_t)1 << FL_SHIFT)
 #define FL_COUNT (KHEAP_MAX_BLOCK_LOG2 - FL_SHIFT + 1)
+#define LIST_COUNT (FL_COUNT * SL_COUNT)
+/* One word more than the lists need, so a search may start one past the
+ * last list without a bounds test. */
+#define MAP_WORDS ((LIST_COUNT >> 5) + 1)
 #define MAX_BLOCK ((size_t)1 << KHEAP_MAX_BLOCK_LOG2)
 
 _Static_assert((ALIGN & (ALIGN - 1)) == 0 && ALIGN >= 8 && ALIGN <= 64,
@@ -148,9 +155,8 @@ _Static_assert(offsetof(block, size) + W == PAYLOAD_OFF, "payload follows the si
 _Static_assert(HDR == W * (1 + KHEAP_HARDEN), "a header is one word, two in the full tier");
 _Static_assert(REQ_OVERHEAD == HDR + W * KHEAP_HARDEN, "the full tier adds the canary word");
 _Static_assert(sizeof(block) <= MIN_BLOCK + W, "a free block's links fit a minimum block");
-_Static_assert(KHEAP_SL_LOG2 >= 1 && KHEAP_SL_LOG2 <= 5, "second-level bitmap is 32 bits");
-_Static_assert(FL_COUNT >= 1 && FL_COUNT <= (int)(8 * sizeof(size_t)),
-              "first-level bitmap is one size_t");
+_Static_assert(KHEAP_SL_LOG2 >= 1 && KHEAP_SL_LOG2 <= 5, "at most 32 lists per power of two");
+_Static_assert(FL_COUNT >= 1 && MAP_WORDS <= 8 * sizeof(size_t), "the summary bitmap is one size_t");
 _Static_assert(KHEAP_MAX_BLOCK_LOG2 < 8 * sizeof(size_t), "MAX_BLOCK fits size_t");
 
 typedef struct heap {
@@ -167,12 +173,22 @@ typedef struct heap {
 struct kheap {
     /* What every alloc and free reads comes first: small offsets. */
     block *dv;               /* the designated victim: free, not in the index, or NULL */
-    uintptr_t lo, hi;        /* bounds of every page ever held: cheap wild-pointer test */
-    kheap_stats stats;       /* in_use, peaks, pages, heaps and the counts; the
-                                rest is derived when asked (diag.c) */
+    /* Bounds of every page ever held, for a cheap wild-pointer test: the
+     * lowest payload address they could hold, and the bytes from there to
+     * their end (a payload p is in them iff p - first < span). */
+    uintptr_t first;
+    size_t span;
+    /* What alloc and free count, in the order that lets each load and store
+     * its two counters as a pair. */
+    struct {
+        size_t frees, in_use_bytes, allocs, peak_in_use_bytes;
+    } use;
+    bool exit_work;          /* leaving a call must unlock or report: see leave() */
+    kheap_stats stats;       /* pages, peak_pages, heaps, failed; the rest is
+                                derived when asked (diag.c) */
     kheap_config config;
-    size_t fl_bitmap;
-    uint32_t sl_bitmap[FL_COUNT];
+    size_t map_summary;      /* bit w: map[w] != 0 */
+    uint32_t map[MAP_WORDS]; /* bit i % 32 of map[i / 32]: list i is not empty */
     size_t page_size;
     unsigned page_shift;     /* page_size == 1 << page_shift: no division on cores without it */
     size_t heap_pages;
@@ -187,7 +203,7 @@ struct kheap {
     uintptr_t released[4][2]; /* full tier: runs of heaps given back lately */
     unsigned released_next;
     size_t block_bytes;      /* bytes of every block of every heap, free or not */
-    block *lists[FL_COUNT][SL_COUNT];
+    block *lists[LIST_COUNT];
 };
 
 static inline size_t block_size(const block *b) { return b->size & ~FLAG_MASK; }
@@ -278,10 +294,10 @@ static inline void back_set(const kheap *h, block ***at, block **v)
     *at = (block **)link_code(h, at, (uintptr_t)v);
 }
 
-/* The first block of list (fl, sl), or NULL. */
-static inline block *list_head(const kheap *h, unsigned fl, unsigned sl)
+/* The first block of list i, or NULL. */
+static inline block *list_head(const kheap *h, unsigned i)
 {
-    return link_get(h, &h->lists[fl][sl]);
+    return link_get(h, &h->lists[i]);
 }
 
 /* Bit scans: the index's only arithmetic beyond shifts and masks. */
@@ -370,17 +386,14 @@ static inline const void *canary_broken(const kheap *h, const block *b)
     return NULL;
 }
 
-/* Index position of a free block of `size` bytes: the list that holds it. */
-static inline void kheap_index_position(size_t size, unsigned *fl, unsigned *sl)
+/* The list that holds free blocks of `size` bytes (size < MAX_BLOCK).  Its
+ * first level is fls(size) - FL_SHIFT + 1, or 0 below SMALL_BLOCK, where
+ * the lists step by ALIGN: or-ing SMALL_BLOCK in folds that case into the
+ * general one, so the mapping takes no branch. */
+static inline unsigned list_index(size_t size)
 {
-    if (size < SMALL_BLOCK) {
-        *fl = 0;
-        *sl = (unsigned)(size >> ALIGN_LOG2);
-        return;
-    }
-    unsigned f = fls_size(size);
-    *sl = (unsigned)(size >> (f - KHEAP_SL_LOG2)) ^ SL_COUNT;
-    *fl = f - FL_SHIFT + 1;
+    unsigned shift = fls_size(size | SMALL_BLOCK) - KHEAP_SL_LOG2;
+    return ((shift - ALIGN_LOG2) << KHEAP_SL_LOG2) + (unsigned)(size >> shift);
 }
 
 /* Lock hooks: both set or both NULL (kheap_create checks). */

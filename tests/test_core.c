@@ -211,6 +211,10 @@ static void empty_heaps_go_back_but_one_spare(const ktest_env *env)
     kheap_stats s1 = stats_of(t.h);
     KT_EQ(2, s1.heaps);
     KT_EQ(s0.pages + 4, s1.pages);
+    /* A page mapped past kheap right below heap 2 keeps heap 3 apart (a
+     * run that ends where heap 2 begins would join it). */
+    void *fence = t.region_provider.map(t.region_provider.ctx, 1);
+    KT_NONNULL(fence);
     void *y = kheap_alloc(t.h, 4 * SUB_PAGE - 128);  /* heap 3 */
     KT_EQ(3, stats_of(t.h).heaps);
     size_t mapped = kt_mapped(&t);
@@ -229,6 +233,52 @@ static void empty_heaps_go_back_but_one_spare(const ktest_env *env)
     KT_EQ(calls, t.fail.calls);
     KT_EQ(2, stats_of(t.h).heaps);
     kheap_free(t.h, z);
+    kheap_free(t.h, home);
+    t.region_provider.unmap(t.region_provider.ctx, fence, 1);
+    KT_CHECK(t.h);
+    kt_close(&t, env);
+}
+
+/* A provider that maps top down puts a new run right below the newest
+ * heap: the heap takes it in (its header moves down), and gives those pages
+ * back, header moving up again, once they are free: all but one heap's
+ * worth while it holds blocks, all once it is empty. */
+static void a_run_below_the_newest_heap_joins_it(const ktest_env *env)
+{
+    kt_heap t;
+    if (!open_core(&t, env, 24 * 1024, 4, 1u << 20, false))
+        return;
+    void *home = fill_heap(t.h);
+    void *x = kheap_alloc(t.h, 4 * SUB_PAGE - 128);  /* heap 2 */
+    kheap_stats s1 = stats_of(t.h);
+    KT_EQ(2, s1.heaps);
+    seen before = walk_home(t.h);
+    size_t mapped = kt_mapped(&t);
+    void *y1 = kheap_alloc(t.h, 4 * SUB_PAGE - 128);  /* 4 pages more for heap 2 */
+    void *y2 = kheap_alloc(t.h, 4 * SUB_PAGE - 128);  /* and 4 more */
+    kheap_stats s2 = stats_of(t.h);
+    KT_EQ(2, s2.heaps);
+    KT_EQ(s1.pages + 8, s2.pages);
+    KT_EQ(mapped + 8, kt_mapped(&t));
+    KT_TRUE((char *)y2 < (char *)y1 && (char *)y1 < (char *)x);
+    KT_CHECK(t.h);
+    /* Blocks keep their places; only the header moved, and heap 2's walk
+     * now starts below them. */
+    seen after = walk_home(t.h);
+    KT_TRUE((const char *)after.heap < (const char *)before.heap);
+    KT_PTR_EQ(y2, after.b[0].ptr);
+    KT_PTR_EQ(before.b[0].ptr, x);
+    kheap_free(t.h, y2);  /* 4 free pages at the bottom: the slack */
+    KT_EQ(s1.pages + 8, stats_of(t.h).pages);
+    kheap_free(t.h, y1);  /* 8: the 4 beyond the slack go back */
+    KT_EQ(s1.pages + 4, stats_of(t.h).pages);
+    KT_EQ(mapped + 4, kt_mapped(&t));
+    KT_CHECK(t.h);
+    kheap_free(t.h, x);  /* heap 2 empty: the spare, at the pages it was mapped with */
+    kheap_stats s3 = stats_of(t.h);
+    KT_EQ(2, s3.heaps);
+    KT_EQ(s1.pages, s3.pages);
+    KT_EQ(mapped, kt_mapped(&t));
     kheap_free(t.h, home);
     KT_CHECK(t.h);
     kt_close(&t, env);
@@ -340,11 +390,12 @@ static void realloc_grows_the_heap_under_the_last_block(const ktest_env *env)
         KT_EQ(g.s0.pages + 2, stats_of(g.h).pages);
         KT_TRUE(ktest_verify(q, n, 11));
         KT_CHECK(g.h);
-        q = kheap_realloc(g.h, q, n);  /* shrinking gives the pages back */
+        q = kheap_realloc(g.h, q, n);  /* shrinking gives the pages back but the slack */
         KT_PTR_EQ(p, q);
-        KT_EQ(g.s0.pages, stats_of(g.h).pages);
+        KT_EQ(g.s0.pages + 1, stats_of(g.h).pages);
         KT_TRUE(ktest_verify(q, n, 11));
-        kheap_free(g.h, q);
+        kheap_free(g.h, q);  /* and the slack once the heap is empty */
+        KT_EQ(g.s0.pages, stats_of(g.h).pages);
         KT_CHECK(g.h);
     }
     close_growable(&g, env);
@@ -381,9 +432,9 @@ static void good_fit_picks_the_smallest_class_that_fits(const ktest_env *env)
 }
 
 /* The order an allocation looks in: the head of its own list (an exact fit
- * for small sizes), then the dv (here the heap's free tail), then good fit
- * over the index. */
-static void exact_fit_then_dv_then_good_fit(const ktest_env *env)
+ * for small sizes), then good fit over the index, then the dv (here the
+ * heap's free tail). */
+static void own_list_then_good_fit_then_dv(const ktest_env *env)
 {
     kt_heap t;
     if (!open_core(&t, env, 16 * 1024, 0, 1u << 20, true))
@@ -391,17 +442,17 @@ static void exact_fit_then_dv_then_good_fit(const ktest_env *env)
     size_t r = 24;
     void *exact = kheap_alloc(t.h, r), *f1 = kheap_alloc(t.h, 8);
     void *wide = kheap_alloc(t.h, 8 * r), *f2 = kheap_alloc(t.h, 8);
-    char *tail = kheap_alloc(t.h, 8);  /* where the dv starts after it */
+    char *tail = kheap_alloc(t.h, 8);  /* the dv starts after it */
     kheap_free(t.h, exact);
     kheap_free(t.h, wide);
     KT_PTR_EQ(exact, kheap_alloc(t.h, r));
-    char *from_dv = kheap_alloc(t.h, r);
-    KT_PTR_EQ(tail + block_for(8), from_dv);
-    void *rest = fill_heap(t.h);
-    KT_NONNULL(rest);
-    KT_PTR_EQ(wide, kheap_alloc(t.h, r));
+    char *from_wide = kheap_alloc(t.h, r);
+    KT_PTR_EQ(wide, from_wide);
+    void *wide_rest = kheap_alloc(t.h, 8 * r - block_for(r));
+    KT_PTR_EQ((char *)wide + block_for(r), wide_rest);
+    KT_PTR_EQ(tail + block_for(8), kheap_alloc(t.h, r));
     KT_CHECK(t.h);
-    void *all[] = {exact, f1, wide, f2, tail, from_dv, rest};
+    void *all[] = {exact, f1, from_wide, wide_rest, f2, tail, tail + block_for(8)};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         kheap_free(t.h, all[i]);
     KT_EQ(1, stats_of(t.h).free_blocks);
@@ -519,12 +570,13 @@ static const ktest_case cases[] = {
     {"core: free coalesces with both neighbours", coalesce_both},
     {"core: a block in use costs one header (one word in the basic tier)", one_word_per_block_in_use},
     {"core: empty heaps go back to the provider but one spare", empty_heaps_go_back_but_one_spare},
+    {"core: a run below the newest heap joins it, and goes back once free", a_run_below_the_newest_heap_joins_it},
     {"core: large requests get a heap of their own, returned on free", large_requests_get_their_own_heap},
     {"core: a heap grows in place and trims its tail back", heap_grows_in_place_and_trims_back},
     {"core: without grow a new heap is mapped", without_grow_a_new_heap_is_mapped},
     {"core: realloc grows the heap under the last block", realloc_grows_the_heap_under_the_last_block},
     {"core: good fit takes the smallest size class that fits", good_fit_picks_the_smallest_class_that_fits},
-    {"core: exact fit first, then the designated victim, then good fit", exact_fit_then_dv_then_good_fit},
+    {"core: own list first, then good fit, then the designated victim", own_list_then_good_fit_then_dv},
     {"core: an aligned block's gap becomes a free block", aligned_gap_becomes_a_free_block},
     {"core: check names a broken header", check_names_a_broken_header},
     {"core: dump lists every heap and block", dump_lists_every_heap_and_block},

@@ -125,12 +125,12 @@ class Instance:
         # non-empty class, whichever is larger.
         dv = to_int(self.k['dv'])
         best = self.room(dv) if dv != 0 else 0
-        fl_bitmap = int(self.k['fl_bitmap'])
-        if fl_bitmap == 0:
+        summary = int(self.k['map_summary'])
+        if summary == 0:
             return best
-        fl = fl_bitmap.bit_length() - 1
-        sl = int(self.k['sl_bitmap'][fl]).bit_length() - 1
-        return max(best, self.room(to_int(self.k['lists'][fl][sl])))
+        w = summary.bit_length() - 1
+        i = (w << 5) + int(self.k['map'][w]).bit_length() - 1
+        return max(best, self.room(to_int(self.k['lists'][i])))
 
     # -- the dump
 
@@ -148,14 +148,15 @@ class Instance:
                     b + self.lay.payload - to_int(hp), (size_word & ~FLAG_MASK) - self.lay.w,
                     'free' if size_word & FLAG_FREE else 'used'))
         st = self.k['stats']
+        use = self.k['use']
         # The hot paths keep no free-byte count: like diag.c, derive it from
         # the instance's block total.
-        free_bytes = int(self.k['block_bytes']) - int(st['in_use_bytes'])
+        free_bytes = int(self.k['block_bytes']) - int(use['in_use_bytes'])
         lines.append('stats in_use=%d free=%d largest_free=%d peak_in_use=%d pages=%d heaps=%d '
                      'allocs=%d frees=%d failed=%d' % (
-                         int(st['in_use_bytes']), free_bytes, self.largest_free(),
-                         int(st['peak_in_use_bytes']), int(st['pages']), int(st['heaps']),
-                         int(st['allocs']), int(st['frees']), int(st['failed'])))
+                         int(use['in_use_bytes']), free_bytes, self.largest_free(),
+                         int(use['peak_in_use_bytes']), int(st['pages']), int(st['heaps']),
+                         int(use['allocs']), int(use['frees']), int(st['failed'])))
         lines.append('kheap-dump end')
         return lines
 
@@ -236,47 +237,43 @@ class Instance:
             listed += 1
         back_off = Layout.field_offset(self.lay.block, 'next_free')
         lists = self.k['lists']
-        fl_count = lists.type.range()[1] + 1
-        sl_count = lists[0].type.range()[1] + 1
-        fl_bitmap = int(self.k['fl_bitmap'])
-        for fl in range(fl_count):
-            sl_bitmap = int(self.k['sl_bitmap'][fl])
-            any_list = False
-            for sl in range(sl_count):
-                b = lists[fl][sl]
-                nonempty = to_int(b) != 0
-                any_list |= nonempty
-                if nonempty != bool(sl_bitmap >> sl & 1):
-                    problems.append('sl_bitmap[%d] bit %d disagrees with its list' % (fl, sl))
-                back = to_int(lists[fl][sl].address)
-                while to_int(b) != 0:
-                    addr = to_int(b)
-                    if addr in seen or listed > totals['free_blocks']:
-                        problems.append('list [%d][%d]: block 0x%x listed twice (a cycle?)' % (
-                            fl, sl, addr))
-                        break
-                    seen.add(addr)
-                    listed += 1
-                    if addr not in free_in_heaps:
-                        problems.append('list [%d][%d]: block 0x%x is not a free block of any heap' % (
-                            fl, sl, addr))
-                    if to_int(b.dereference()['back_link']) != back:
-                        problems.append('list [%d][%d]: block 0x%x back link broken' % (fl, sl, addr))
-                    back = addr + back_off
-                    b = b.dereference()['next_free']
-            if any_list != bool(fl_bitmap >> fl & 1):
-                problems.append('fl_bitmap bit %d disagrees with its lists' % fl)
+        list_count = lists.type.range()[1] + 1
+        words = self.k['map']
+        summary = int(self.k['map_summary'])
+        for w in range(words.type.range()[1] + 1):
+            if (int(words[w]) != 0) != bool(summary >> w & 1):
+                problems.append('map_summary bit %d disagrees with its word' % w)
+        for i in range(list_count):
+            b = lists[i]
+            nonempty = to_int(b) != 0
+            if nonempty != bool(int(words[i >> 5]) >> (i & 31) & 1):
+                problems.append('map bit %d disagrees with its list' % i)
+            back = to_int(lists[i].address)
+            while to_int(b) != 0:
+                addr = to_int(b)
+                if addr in seen or listed > totals['free_blocks']:
+                    problems.append('list %d: block 0x%x listed twice (a cycle?)' % (i, addr))
+                    break
+                seen.add(addr)
+                listed += 1
+                if addr not in free_in_heaps:
+                    problems.append('list %d: block 0x%x is not a free block of any heap' % (i, addr))
+                if to_int(b.dereference()['back_link']) != back:
+                    problems.append('list %d: block 0x%x back link broken' % (i, addr))
+                back = addr + back_off
+                b = b.dereference()['next_free']
         missing = free_in_heaps - seen
         if missing:
             problems.append('%d free block(s) in no free list, first 0x%x' % (
                 len(missing), min(missing)))
         st = self.k['stats']
+        use = self.k['use']
         # What the instance keeps, and what diag.c derives from it.
         kept = {
-            'stats.in_use_bytes': (totals['in_use'], int(st['in_use_bytes'])),
+            'stats.in_use_bytes': (totals['in_use'], int(use['in_use_bytes'])),
             'block_bytes - in_use_bytes': (totals['free'],
-                                           int(self.k['block_bytes']) - int(st['in_use_bytes'])),
-            'allocs - frees': (totals['used_blocks'], int(st['allocs']) - int(st['frees'])),
+                                           int(self.k['block_bytes']) - int(use['in_use_bytes'])),
+            'allocs - frees': (totals['used_blocks'], int(use['allocs']) - int(use['frees'])),
             'listed free blocks': (totals['free_blocks'], listed),
             'stats.pages': (totals['pages'], int(st['pages'])),
             'stats.heaps': (totals['heaps'], int(st['heaps'])),
