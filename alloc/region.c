@@ -56,7 +56,8 @@ struct kheap_region {
             size_t pages;         /* pages in [start, end), meta included */
             size_t meta;          /* pages holding header and bitmap */
             uintptr_t brk_start;  /* first byte above the meta pages */
-            uintptr_t brk;        /* current break, brk_start <= brk <= end */
+            uintptr_t brk;        /* current break, brk_start <= brk <= the end */
+            size_t floor;         /* first page the break does not touch */
         };
         unsigned char header_bytes[REGION_HEADER_BYTES];
     };
@@ -100,15 +101,13 @@ static unsigned high_bit(uint32_t x)
     return WORD_MASK - clz32(x);
 }
 
-/* The bit i is set iff bits i .. i + n - 1 of `free` all are: where a run
- * of n free pages could start.  0 for n >= 32, which only a whole word
- * could hold.  Doubling the covered length each step keeps it to five
- * steps. */
+/* Bit i of the result is set iff bits i .. i + n - 1 of `free` all are:
+ * where a run of n free pages could start.  `free` must have a clear bit,
+ * so no run is 32 long and the loop ends (free gone to 0) before a shift
+ * could reach 32.  Each step doubles the length covered: five at most. */
 static uint32_t run_starts(uint32_t free, size_t n)
 {
-    if (n >= WORD_BITS)
-        return 0;
-    for (size_t covered = 1; covered < n;) {
+    for (size_t covered = 1; covered < n && free != 0;) {
         size_t step = n - covered < covered ? n - covered : covered;
         free &= free >> step;
         covered += step;
@@ -121,12 +120,6 @@ static uint32_t run_starts(uint32_t free, size_t n)
 static bool region_ok(const kheap_region *r)
 {
     return r != NULL && r->magic == REGION_MAGIC;
-}
-
-static kheap_region *region_valid(void *ctx)
-{
-    kheap_region *r = ctx;
-    return region_ok(r) ? r : NULL;
 }
 
 static uintptr_t page_addr(const kheap_region *r, size_t index)
@@ -142,50 +135,33 @@ static size_t pages_covering(uintptr_t bytes, unsigned shift)
     return (size_t)((bytes >> shift) + ((bytes & mask) != 0));
 }
 
-/* Index of the first page the break does not touch: the lowest page map()
- * or grow() may hand out. */
-static size_t brk_floor(const kheap_region *r)
+/* The break floor for a break at `brk`: the index of the first page it
+ * does not touch, the lowest that map() or grow() may hand out. */
+static size_t floor_of(const kheap_region *r, uintptr_t brk)
 {
-    return r->meta + pages_covering(r->brk - r->brk_start, r->shift);
+    return r->meta + pages_covering(brk - r->brk_start, r->shift);
 }
 
-/* The page index of `addr` from start if it is a page boundary (an address
- * below start wraps to one past any page), else SIZE_MAX. */
-static size_t boundary_index(const kheap_region *r, const void *addr)
+/* Flips [first, first + n) to the other state iff every page of it is in
+ * the state `want` (ALL_MAPPED or ALL_FREE) now; else puts back the words
+ * it had flipped and returns false, so the call is all or nothing in one
+ * pass.  The caller has checked the range lies inside the region. */
+static bool run_flip(kheap_region *r, size_t first, size_t n, uint32_t want)
 {
-    uintptr_t off = (uintptr_t)addr - (uintptr_t)r;
-    if ((off & (((uintptr_t)1 << r->shift) - 1)) != 0)
-        return SIZE_MAX;
-    return (size_t)(off >> r->shift);
-}
-
-/* True iff every page of [first, first + n) is in the state `want`
- * (ALL_MAPPED or ALL_FREE); with `flip`, it then goes to the other state
- * (the caller knows the check holds: a run that fails it part-way would be
- * left half flipped).  The caller has checked the range lies inside the
- * region. */
-static bool run_check(kheap_region *r, size_t first, size_t n, uint32_t want, bool flip)
-{
-    while (n != 0) {
-        unsigned bit = (unsigned)first & WORD_MASK;
-        size_t k = WORD_BITS - bit < n ? WORD_BITS - bit : n;
+    for (size_t i = first, left = n; left != 0;) {
+        unsigned bit = (unsigned)i & WORD_MASK;
+        size_t k = WORD_BITS - bit < left ? WORD_BITS - bit : left;
         uint32_t mask = (UINT32_MAX >> (WORD_BITS - k)) << bit;
-        uint32_t *w = &r->bits[first >> WORD_SHIFT];
-        if (((*w ^ want) & mask) != 0)
+        uint32_t *w = &r->bits[i >> WORD_SHIFT];
+        if (((*w ^ want) & mask) != 0) {
+            run_flip(r, first, i - first, ~want);
             return false;
-        if (flip)
-            *w ^= mask;
-        first += k;
-        n -= k;
+        }
+        *w ^= mask;
+        i += k;
+        left -= k;
     }
     return true;
-}
-
-/* All or nothing: [first, first + n) goes from `want` to the other state
- * iff it is wholly in `want` now. */
-static bool run_take(kheap_region *r, size_t first, size_t n, uint32_t want)
-{
-    return run_check(r, first, n, want, false) && run_check(r, first, n, want, true);
 }
 
 static bool page_mapped(const kheap_region *r, size_t index)
@@ -193,85 +169,89 @@ static bool page_mapped(const kheap_region *r, size_t index)
     return (r->bits[index >> WORD_SHIFT] >> (index & WORD_MASK)) & 1u;
 }
 
-/* The first page of the highest run of n free pages at or above the break
- * floor, or 0 (always a meta page) if there is none.
+/* The first page of the highest run of n free pages, or 0 if there is none;
+ * the caller compares it against the break floor.  Meta and break pages
+ * have clear bits and look free here: a run found reaching below the floor
+ * means none lies above it.  Past the floor, those clear pages complete a
+ * run within n / 32 + 1 words, unless word 0 comes first, so the loop can
+ * do without a floor test of its own.
  *
- * One visit per word, from the top down.  `top` is one past the free pages
- * that reach down to the word's top from above; with the word's leading
- * free bits they may already be n long.  Else a run may lie inside the
- * word, below its highest mapped page (run_starts finds its top one), or
- * begin in its trailing free bits and carry on into the word below.  The
- * floor is only compared against the run found: any run below it would be
- * lower still. */
+ * One visit per word, from the top down.  `above` free pages reach down to
+ * the word's top from the words above; with the word's leading free bits
+ * they may already be n.  Else a run may lie inside the word, below its
+ * highest mapped page, or begin in its trailing free bits and go on into the
+ * word below. */
 static size_t find_top_run(const kheap_region *r, size_t n)
 {
-    size_t floor = brk_floor(r);
-    size_t base = (r->pages - 1) & ~(size_t)WORD_MASK;
-    size_t top = base + WORD_BITS, first;
+    size_t base = (r->pages - 1) & ~(size_t)WORD_MASK, above = 0;
     for (;; base -= WORD_BITS) {
         uint32_t m = r->bits[base >> WORD_SHIFT];
-        /* top >= base + 32, so this cannot wrap. */
-        if (top + clz32(m) - WORD_BITS - base >= n) {
-            first = top - n;
-            break;
+        if (above + clz32(m) >= n)
+            return base + WORD_BITS + above - n;
+        if (m == ALL_FREE) {
+            above += WORD_BITS;
+        } else {
+            uint32_t starts = run_starts(~m, n);
+            if (starts != 0)
+                return base + high_bit(starts);
+            above = high_bit(m & (0u - m));
         }
-        uint32_t starts = run_starts(~m, n);
-        if (starts != 0) {
-            first = base + high_bit(starts);
-            break;
-        }
-        if (m != ALL_FREE)
-            top = base + high_bit(m & (0u - m));
-        if (base <= floor)
+        if (base == 0)
             return 0;
     }
-    return first >= floor ? first : 0;
 }
 
 /* ---------------------------------------------------------------- provider */
 
 static void *region_map(void *ctx, size_t pages)
 {
-    kheap_region *r = region_valid(ctx);
+    kheap_region *r = ctx;
     size_t first;
-    if (r == NULL || pages == 0 || (first = find_top_run(r, pages)) == 0)
+    if (!region_ok(r) || pages == 0 || (first = find_top_run(r, pages)) < r->floor)
         return NULL;
-    run_check(r, first, pages, ALL_FREE, true);
+    run_flip(r, first, pages, ALL_FREE);
     return (void *)page_addr(r, first);
 }
 
-/* All or nothing: a range that is not wholly mapped is a caller bug, and
- * freeing the part that is could hand someone else's pages out twice.  Meta
- * and break pages have clear bits, so they fail the check like free ones. */
+/* unmap and grow are one call: the `pages` pages from the boundary `at`
+ * change state iff they lie inside the region and all are in the state
+ * `want` now.  grow (want ALL_FREE) also needs the page before `at` held:
+ * the run it extends, so the new pages lie above the break floor too.  For
+ * unmap, meta and break pages have clear bits and fail like free ones, and
+ * all or nothing matters: freeing the part of a bad range that is mapped
+ * could hand someone else's pages out twice. */
+static bool flip_at(void *ctx, const void *at, size_t pages, uint32_t want)
+{
+    kheap_region *r = ctx;
+    if (!region_ok(r))
+        return false;
+    /* An address below the region wraps to an offset past its end; pages
+     * == 0 wraps in pages - 1. */
+    uintptr_t off = (uintptr_t)at - (uintptr_t)r;
+    size_t first = (size_t)(off >> r->shift);
+    if (((uintptr_t)first << r->shift) != off || first - 1 >= r->pages ||
+        pages - 1 >= r->pages - first)
+        return false;
+    if (want == ALL_FREE && !page_mapped(r, first - 1))
+        return false;
+    return run_flip(r, first, pages, want);
+}
+
 static void region_unmap(void *ctx, void *addr, size_t pages)
 {
-    kheap_region *r = region_valid(ctx);
-    if (r == NULL)
-        return;
-    size_t first = boundary_index(r, addr);
-    if (first < r->pages && pages <= r->pages - first)
-        run_take(r, first, pages, ALL_MAPPED);
+    flip_at(ctx, addr, pages, ALL_MAPPED);
 }
 
-/* `end` must close a page the caller holds; the pages after it must be
- * inside the region and free.  They are then above the break floor too,
- * since the held page is. */
 static bool region_grow(void *ctx, void *end, size_t pages)
 {
-    kheap_region *r = region_valid(ctx);
-    if (r == NULL || pages == 0)
-        return false;
-    size_t first = boundary_index(r, end);
-    return first - 1 < r->pages && pages <= r->pages - first &&
-           page_mapped(r, first - 1) && run_take(r, first, pages, ALL_FREE);
+    return flip_at(ctx, end, pages, ALL_FREE);
 }
 
-kheap_provider kheap_region_provider(kheap_region *region)
+kheap_provider kheap_region_provider(kheap_region *r)
 {
-    kheap_region *r = region_valid(region);
     kheap_provider p = {
-        .ctx = region,
-        .page_size = r != NULL ? (size_t)1 << r->shift : 0,
+        .ctx = r,
+        .page_size = region_ok(r) ? (size_t)1 << r->shift : 0,
         .map = region_map,
         .unmap = region_unmap,
         .grow = region_grow,
@@ -320,6 +300,7 @@ kheap_region *kheap_region_init(void *start, void *end, size_t page_size)
     r->meta = meta;
     r->brk_start = page_addr(r, meta);
     r->brk = r->brk_start;
+    r->floor = meta;
     for (size_t w = 0; w < words; w++)
         r->bits[w] = ALL_FREE;
     if ((pages & WORD_MASK) != 0)
@@ -329,41 +310,36 @@ kheap_region *kheap_region_init(void *start, void *end, size_t page_size)
 
 /* ---------------------------------------------------------------- sbrk */
 
-static bool brk_can_rise(kheap_region *r, uintptr_t up)
+void *kheap_region_sbrk(kheap_region *r, intptr_t incr)
 {
-    uintptr_t end = page_addr(r, r->pages);
-    if (up > end - r->brk)
-        return false;
-    size_t from = brk_floor(r);
-    size_t to = r->meta + pages_covering(r->brk + up - r->brk_start, r->shift);
-    return run_check(r, from, to - from, ALL_FREE, false);
-}
-
-void *kheap_region_sbrk(kheap_region *region, intptr_t incr)
-{
-    kheap_region *r = region_valid(region);
-    if (r == NULL)
+    if (!region_ok(r))
         return (void *)-1;
-    uintptr_t old = r->brk;
+    uintptr_t old = r->brk, next;
     if (incr >= 0) {
-        if (!brk_can_rise(r, (uintptr_t)incr))
+        if ((uintptr_t)incr > page_addr(r, r->pages) - old)
             return (void *)-1;
-        r->brk = old + (uintptr_t)incr;
+        next = old + (uintptr_t)incr;
     } else {
         /* -(incr + 1) + 1 negates INTPTR_MIN without overflow. */
         uintptr_t down = (uintptr_t)(-(incr + 1)) + 1;
         if (down > old - r->brk_start)
             return (void *)-1;
-        r->brk = old - down;
+        next = old - down;
     }
+    /* Rising, the break may only take free pages; falling, this is empty. */
+    size_t floor = floor_of(r, next);
+    for (size_t i = r->floor; i < floor; i++)
+        if (page_mapped(r, i))
+            return (void *)-1;
+    r->brk = next;
+    r->floor = floor;
     return (void *)old;
 }
 
 /* ---------------------------------------------------------------- usage */
 
-void kheap_region_usage_get(const kheap_region *region, kheap_region_usage *usage)
+void kheap_region_usage_get(const kheap_region *r, kheap_region_usage *usage)
 {
-    const kheap_region *r = region;
     if (usage == NULL)
         return;
     if (!region_ok(r)) {
@@ -372,7 +348,7 @@ void kheap_region_usage_get(const kheap_region *region, kheap_region_usage *usag
         usage->largest_free_run = 0;
         return;
     }
-    size_t floor = brk_floor(r), mapped = 0, run = 0, best = 0;
+    size_t floor = r->floor, mapped = 0, run = 0, best = 0;
     for (size_t i = floor; i < r->pages; i++) {
         bool held = page_mapped(r, i);
         mapped += held;
@@ -389,14 +365,13 @@ void kheap_region_usage_get(const kheap_region *region, kheap_region_usage *usag
     usage->largest_free_run = best;
 }
 
-char kheap_region_page_kind(const kheap_region *region, size_t index)
+char kheap_region_page_kind(const kheap_region *r, size_t index)
 {
-    const kheap_region *r = region;
     if (!region_ok(r) || index >= r->pages)
         return '?';
     if (index < r->meta)
         return 'R';
-    if (index < brk_floor(r))
+    if (index < r->floor)
         return 'B';
     return page_mapped(r, index) ? 'M' : 'F';
 }
