@@ -178,19 +178,22 @@ static bool page_mapped(const kheap_region *r, size_t index)
  *
  * One visit per word, from the top down.  `above` free pages reach down to
  * the word's top from the words above; with the word's leading free bits
- * they may already be n.  Else a run may lie inside the word, below its
- * highest mapped page, or begin in its trailing free bits and go on into the
- * word below. */
+ * they may already be n (when nothing reaches down, run_starts sees a run
+ * at the word's top as well, and one bit scan fewer matters without CLZ).
+ * Else a run may lie inside the word, below its highest mapped page, or
+ * begin in its trailing free bits and go on into the word below. */
 static size_t find_top_run(const kheap_region *r, size_t n)
 {
     size_t base = (r->pages - 1) & ~(size_t)WORD_MASK, above = 0;
     for (;; base -= WORD_BITS) {
         uint32_t m = r->bits[base >> WORD_SHIFT];
-        if (above + clz32(m) >= n)
-            return base + WORD_BITS + above - n;
         if (m == ALL_FREE) {
             above += WORD_BITS;
+            if (above >= n)
+                return base + above - n;
         } else {
+            if (above != 0 && above + clz32(m) >= n)
+                return base + WORD_BITS + above - n;
             uint32_t starts = run_starts(~m, n);
             if (starts != 0)
                 return base + high_bit(starts);
