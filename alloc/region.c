@@ -71,12 +71,11 @@ _Static_assert(REGION_HEADER_BYTES <= REGION_MIN_PAGE,
 
 /* ---------------------------------------------------------------- bits */
 
-/* Leading zeros of x, 32 for 0, which the word scan relies on. */
+/* Leading zeros of x; x != 0. */
 #ifdef __ARM_FEATURE_CLZ
 static unsigned clz32(uint32_t x)
 {
-    /* GCC knows ARM's CLZ gives 32 for 0: this is one instruction. */
-    return x != 0 ? (unsigned)__builtin_clz(x) : 32u;
+    return (unsigned)__builtin_clz(x);
 }
 #else
 /* ARMv6-M has no CLZ and libgcc's __clzsi2 may not be linked: a binary
