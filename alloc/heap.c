@@ -439,16 +439,12 @@ static bool heap_is_empty(const heap *hp, size_t page_size)
     return block_is_free(hp->first) && block_next(hp->first) == heap_sentinel(hp, page_size);
 }
 
-/* How many of the `whole` free pages at an end of hp go back while hp keeps
- * base_pages (a large heap: one page).  A heap that still holds blocks
- * keeps one heap's worth of them as slack, so a free and an alloc at its
- * boundary do not unmap and map the same pages in turn; an empty heap (and
- * a large one, which holds one block) keeps none. */
-static size_t trim_count(const kheap *h, const heap *hp, size_t whole)
+/* How many of the `whole` free pages at an end of hp go back: those beyond
+ * `slack`, while hp keeps base_pages (a large heap, which holds one block:
+ * one page). */
+static size_t trim_count(const heap *hp, size_t whole, size_t slack)
 {
-    bool large = (hp->flags & HEAP_LARGE) != 0;
-    size_t slack = large || heap_is_empty(hp, h->page_size) ? 0 : h->heap_pages;
-    size_t room = hp->pages - (large ? 1 : hp->base_pages);
+    size_t room = hp->pages - ((hp->flags & HEAP_LARGE) ? 1 : hp->base_pages);
     if (whole <= slack)
         return 0;
     whole -= slack;
@@ -459,7 +455,7 @@ static size_t trim_count(const kheap *h, const heap *hp, size_t whole)
  * many); b is hp's free last block, merged and out of the index.  Returns
  * false when b still stands (the caller places it), true when trimming
  * used it up (its header word is then the sentinel). */
-COLD bool heap_trim(kheap *h, heap *hp, block *b)
+COLD bool heap_trim(kheap *h, heap *hp, block *b, size_t slack)
 {
     size_t ps = h->page_size;
     char *end = heap_end(hp, ps);
@@ -470,7 +466,7 @@ COLD bool heap_trim(kheap *h, heap *hp, block *b)
         new_end += ps;
     if (new_end >= end)
         return false;
-    size_t cut = trim_count(h, hp, (size_t)(end - new_end) >> h->page_shift);
+    size_t cut = trim_count(hp, (size_t)(end - new_end) >> h->page_shift, slack);
     if (cut == 0)
         return false;
     new_end = end - cut * ps;
@@ -531,7 +527,7 @@ static heap *heap_move(kheap *h, heap *hp, heap *to)
  * block, merged and out of the index.  The header moves up to the new
  * bottom.  Returns the first block when it still stands, NULL when the cut
  * used it up (the block after it is then the first). */
-COLD block *heap_trim_bottom(kheap *h, heap *hp, block *b)
+COLD block *heap_trim_bottom(kheap *h, heap *hp, block *b, size_t slack)
 {
     size_t ps = h->page_size;
     char *end = (char *)b + block_size(b);
@@ -539,7 +535,7 @@ COLD block *heap_trim_bottom(kheap *h, heap *hp, block *b)
     size_t kept = (size_t)(end - FIRST_BLOCK_OFF - (char *)hp) & (ps - 1);
     if (kept != 0 && kept < MIN_BLOCK)
         whole = whole != 0 ? whole - 1 : 0;
-    size_t cut = trim_count(h, hp, whole);
+    size_t cut = trim_count(hp, whole, slack);
     if (cut == 0)
         return b;
     size_t bytes = cut * ps;
@@ -568,9 +564,11 @@ COLD block *heap_trim_bottom(kheap *h, heap *hp, block *b)
  * heap: it ends at the sentinel `next`, or it is the heap's first block.
  * Gives the heap, or the whole free pages at its ends, back to the provider
  * where the policy says so: an empty heap goes back unless it is the one
- * spare, a heap keeps base_pages while it lives (a large heap: what it
- * uses).  Returns the block that still stands (moved or smaller), or NULL
- * when none does. */
+ * spare; a heap keeps base_pages while it lives (a large heap: what it
+ * uses), and while it holds blocks one heap's worth of free pages at each
+ * end as slack, so a free and an alloc at its boundary do not unmap and
+ * map the same pages in turn.  Returns the block that still stands (moved
+ * or smaller), or NULL when none does. */
 COLD block *heap_edge_freed(kheap *h, block *b, block *next)
 {
     bool last = block_is_sentinel(next);
@@ -589,11 +587,12 @@ COLD block *heap_edge_freed(kheap *h, block *b, block *next)
     }
     if (hp->pages <= hp->base_pages && !(hp->flags & HEAP_LARGE))
         return b;
-    if (last && heap_trim(h, hp, b))
+    size_t slack = (first && last) || (hp->flags & HEAP_LARGE) ? 0 : h->heap_pages;
+    if (last && heap_trim(h, hp, b, slack))
         return NULL;
     /* The home heap never took pages in below: its header holds the
      * instance, which cannot move. */
-    return first && !(hp->flags & (HEAP_LARGE | HEAP_HOME)) ? heap_trim_bottom(h, hp, b) : b;
+    return first && !(hp->flags & (HEAP_LARGE | HEAP_HOME)) ? heap_trim_bottom(h, hp, b, slack) : b;
 }
 
 /* b: a block leaving use, its bytes poisoned (full tier).  Marks it free,
@@ -637,9 +636,11 @@ HOT void block_free(kheap *h, block *b)
     hdr_set(h, b, size | FLAG_FREE);
     hdr_set(h, next, next_word | FLAG_PREV_FREE);
     next->prev_size = size;
-    /* At an end of its heap, maybe: only a block that ends at the sentinel
-     * or spans a page can give anything back. */
-    if ((next_word & FLAG_SENTINEL) || size >= h->page_size) {
+    /* At an end of its heap, maybe: a block that ends at the sentinel, or
+     * one that spans a page and starts where a heap's first block would
+     * (FIRST_BLOCK_OFF past a page boundary).  No other can give back. */
+    if ((next_word & FLAG_SENTINEL) ||
+        (size >= h->page_size && (((uintptr_t)b - FIRST_BLOCK_OFF) & (h->page_size - 1)) == 0)) {
         if (in_dv)
             h->dv = NULL;
         b = heap_edge_freed(h, b, next);
