@@ -11,8 +11,11 @@
  * build leaves the choice to the compiler. */
 #ifdef __OPTIMIZE_SIZE__
 #define HOT static inline
+/* Called from several places: one copy in an -Os build. */
+#define SHARED static __attribute__((noinline))
 #else
 #define HOT static inline __attribute__((always_inline))
+#define SHARED HOT
 #endif
 #define COLD static __attribute__((noinline, cold))
 
@@ -100,7 +103,7 @@ static char *poison_start(const block *b) { return (char *)block_payload(b) + 2 
 /* The index and the blocks keep no statistics of their own: free bytes and
  * counts are derived when asked (diag.c), so the hot paths pay for none.
  * A list's bits change only when it turns empty or non-empty. */
-HOT void index_insert(kheap *h, block *b, size_t size)
+SHARED void index_insert(kheap *h, block *b, size_t size)
 {
     unsigned i = list_index(size);
     block **head = &h->lists[i];
@@ -117,7 +120,7 @@ HOT void index_insert(kheap *h, block *b, size_t size)
 }
 
 /* List i has just become empty: clear its bits. */
-HOT void index_emptied(kheap *h, unsigned i)
+SHARED void index_emptied(kheap *h, unsigned i)
 {
     unsigned w = i >> 5;
     h->map[w] &= ~((uint32_t)1 << (i & 31));
@@ -126,7 +129,7 @@ HOT void index_emptied(kheap *h, unsigned i)
 }
 
 /* Takes free block b out of its list. */
-HOT void index_remove(kheap *h, block *b)
+SHARED void index_remove(kheap *h, block *b)
 {
     block *next = link_get(h, &b->next_free);
     block **back = back_get(h, &b->back_link);
@@ -143,7 +146,7 @@ HOT void index_remove(kheap *h, block *b)
 
 /* Takes the head of non-empty list i out of the index; NULL when it or its
  * links turn out to be corrupt (full tier). */
-HOT block *index_pop(kheap *h, unsigned i)
+SHARED block *index_pop(kheap *h, unsigned i)
 {
     block **head = &h->lists[i];
     block *b = link_get(h, head);
@@ -203,7 +206,7 @@ HOT size_t request_block_size(size_t request)
 /* Puts b, a free block of `size` bytes between blocks in use, where the
  * next allocation looks: it becomes the dv when there is none or it is
  * larger (the old dv then goes to the index), else it goes to the index. */
-HOT void block_place(kheap *h, block *b, size_t size)
+SHARED void block_place(kheap *h, block *b, size_t size)
 {
     block *dv = h->dv;
     if (dv == NULL || block_size(dv) < size) {
@@ -249,7 +252,7 @@ HOT block *block_take(kheap *h, size_t need)
 
 /* Hands out b (free, out of the index, not the dv, next block not free):
  * keeps `need` bytes and places the rest when it can stand as a block. */
-HOT void block_use(kheap *h, block *b, size_t need, bool split)
+SHARED void block_use(kheap *h, block *b, size_t need, bool split)
 {
     size_t word = b->size;
     size_t size = word & ~FLAG_MASK;
@@ -781,66 +784,44 @@ HOT void *alloc_locked(kheap *h, size_t size)
 
 /* --------------------------------------------------- validating pointers */
 
-/* Why p is not a live block: the checks one by one, for the message.  Runs
- * only after block_validate's combined test failed. */
-COLD const char *block_explain(const kheap *h, const void *p)
-{
-    uintptr_t a = (uintptr_t)p;
-    if (a % ALIGN != 0)
-        return "misaligned pointer: not from kheap";
-    if (a - h->first >= h->span)
-        return "pointer outside every heap of this instance";
-    if (released_holds(h, a))
-        return "double free: the block's heap was already given back";
-    block *b = block_from_payload(p);
-    if (!hdr_ok(h, b))
-        return "header check failed: double free, or a write over this block's header";
-    size_t size = block_size(b);
-    if (block_is_sentinel(b))
-        return "pointer to the end of a heap: not a block";
-    if (block_is_free(b))
-        return "double free (or use of a freed block)";
-    if (size < MIN_BLOCK || size % ALIGN != 0 || size > h->span - (a - h->first))
-        return "not the start of a block (or its header was overwritten)";
-    block *next = block_next(b);
-    if (!hdr_ok(h, next))
-        return "next block's header check failed: overflow past the end of this block?";
-    if (block_prev_is_free(next))
-        return "double free (merged into a free neighbour), or the next header was overwritten";
-    if (!block_is_sentinel(next) && block_size(next) < MIN_BLOCK)
-        return "next block's header is corrupt: overflow past the end of this block?";
-    return "previous block's footer is corrupt: underflow into this header?";
-}
-
 /* Checks that p is the payload of a live block of h, as far as cheap tests
  * tell: the pointer, its header, the next header and (when the previous
  * block is free) the footer free will merge through.  Returns NULL, or a
- * message naming the likely bug. */
+ * message naming the likely bug, from the first test that fails. */
 HOT const char *block_validate(const kheap *h, const void *p, block **out)
 {
     uintptr_t a = (uintptr_t)p;
     size_t off = a - h->first;
-    if (a % ALIGN != 0 || off >= h->span || released_holds(h, a))
-        return block_explain(h, p);
+    if (a % ALIGN != 0)
+        return "misaligned pointer";
+    if (off >= h->span)
+        return "foreign pointer: outside every heap";
+    if (released_holds(h, a))
+        return "double free: its heap was given back";
     block *b = block_from_payload(p);
+    if (!hdr_ok(h, b))
+        return "header check failed: double free, or a write over the header";
     size_t word = b->size;
+    if (word & FLAG_FREE)
+        return "double free";
     /* Flags are below MIN_BLOCK and a sentinel's word is at least a page,
      * so `word < MIN_BLOCK` is "size below the minimum" in one compare. */
-    if ((word & (FLAG_FREE | FLAG_SENTINEL | ((ALIGN - 1) & ~FLAG_MASK))) != 0 ||
-        word < MIN_BLOCK || (word & ~FLAG_MASK) > h->span - off || !hdr_ok(h, b))
-        return block_explain(h, p);
+    if ((word & (FLAG_SENTINEL | ((ALIGN - 1) & ~FLAG_MASK))) != 0 || word < MIN_BLOCK ||
+        (word & ~FLAG_MASK) > h->span - off)
+        return "not a block (interior pointer or bad header)";
     const block *next = (const block *)(const void *)((const char *)b + (word & ~FLAG_MASK));
     size_t next_word = next->size;
-    if ((next_word & FLAG_PREV_FREE) != 0 || next_word < MIN_BLOCK || !hdr_ok(h, next))
-        return block_explain(h, p);
+    if (!hdr_ok(h, next) || next_word < MIN_BLOCK)
+        return "overflow into the next block's header";
+    if (next_word & FLAG_PREV_FREE)
+        return "double free after a merge, or overflow into the next header";
     if (word & FLAG_PREV_FREE) {
         /* The previous block's header must be exactly "free, this size". */
         size_t prev_size = b->prev_size;
-        if ((prev_size & (ALIGN - 1)) != 0 || prev_size - MIN_BLOCK > off + PAYLOAD_OFF - MIN_BLOCK)
-            return block_explain(h, p);
         const block *prev = (const block *)(const void *)((const char *)b - prev_size);
-        if (prev->size != (prev_size | FLAG_FREE) || !hdr_ok(h, prev))
-            return block_explain(h, p);
+        if ((prev_size & (ALIGN - 1)) != 0 || prev_size - MIN_BLOCK > off + PAYLOAD_OFF - MIN_BLOCK ||
+            prev->size != (prev_size | FLAG_FREE) || !hdr_ok(h, prev))
+            return "underflow into the header (bad previous footer)";
     }
     *out = b;
     return NULL;
