@@ -32,7 +32,11 @@ static size_t free_blocks_listed(const kheap *h)
 /* The figures the hot paths do not keep, derived from the ones they do. */
 static kheap_stats stats_derived(const kheap *h)
 {
-    kheap_stats s = h->stats;
+    kheap_stats s = {0};
+    s.pages = h->stats.pages;
+    s.peak_pages = h->stats.peak_pages;
+    s.heaps = h->stats.heaps;
+    s.failed = h->stats.failed;
     s.in_use_bytes = h->use.in_use_bytes;
     s.peak_in_use_bytes = h->use.peak_in_use_bytes;
     s.allocs = h->use.allocs;

@@ -341,10 +341,9 @@ COLD block *heap_setup(kheap *h, void *base, size_t pages, size_t header_bytes, 
 
 /* Full tier: the last few runs given back, so a double free of a block in
  * them is reported instead of reading pages that are gone. */
+#if KHEAP_HARDEN
 static void released_note(kheap *h, uintptr_t start, size_t bytes)
 {
-    if (!KHEAP_HARDEN)
-        return;
     unsigned i = h->released_next++ % 4;
     h->released[i][0] = start;
     h->released[i][1] = start + bytes;
@@ -352,18 +351,23 @@ static void released_note(kheap *h, uintptr_t start, size_t bytes)
 
 static void released_forget(kheap *h, uintptr_t start, size_t bytes)
 {
-    for (unsigned i = 0; KHEAP_HARDEN && i < 4; i++)
+    for (unsigned i = 0; i < 4; i++)
         if (h->released[i][0] < start + bytes && start < h->released[i][1])
             h->released[i][0] = h->released[i][1] = 0;
 }
 
 static bool released_holds(const kheap *h, uintptr_t a)
 {
-    for (unsigned i = 0; KHEAP_HARDEN && i < 4; i++)
+    for (unsigned i = 0; i < 4; i++)
         if (a >= h->released[i][0] && a < h->released[i][1])
             return true;
     return false;
 }
+#else
+static void released_note(kheap *h, uintptr_t start, size_t bytes) { (void)h, (void)start, (void)bytes; }
+static void released_forget(kheap *h, uintptr_t start, size_t bytes) { (void)h, (void)start, (void)bytes; }
+static bool released_holds(const kheap *h, uintptr_t a) { (void)h, (void)a; return false; }
+#endif
 
 COLD block *heap_map(kheap *h, size_t pages, unsigned flags)
 {
@@ -938,6 +942,7 @@ static bool config_valid(const kheap_config *c)
            ps >= 64 && (ps & (ps - 1)) == 0 && ps < MAX_BLOCK;
 }
 
+#if KHEAP_HARDEN
 /* A key when the caller gives none: the instance's address, mixed so that
  * nearby instances get unrelated keys. */
 static uintptr_t secret_from(uintptr_t x)
@@ -947,6 +952,7 @@ static uintptr_t secret_from(uintptr_t x)
     x ^= x >> 13;
     return x | 1u;
 }
+#endif
 
 static size_t home_header_bytes(void)
 {
@@ -980,7 +986,9 @@ kheap *kheap_create(const kheap_config *config)
     kheap *h = (kheap *)(void *)(base + align_up(sizeof(heap), alignof(struct kheap)));
     __builtin_memset(h, 0, sizeof *h);
     h->config = *config;
+#if KHEAP_HARDEN
     h->secret = config->secret != 0 ? config->secret : secret_from((uintptr_t)h);
+#endif
     h->page_size = geometry.page_size;
     h->page_shift = geometry.page_shift;
     h->heap_pages = heap_pages;

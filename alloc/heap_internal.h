@@ -184,8 +184,11 @@ struct kheap {
         size_t frees, in_use_bytes, allocs, peak_in_use_bytes;
     } use;
     bool exit_work;          /* leaving a call must unlock or report: see leave() */
-    kheap_stats stats;       /* pages, peak_pages, heaps, failed; the rest is
-                                derived when asked (diag.c) */
+    /* What the cold paths count; the rest of kheap_stats is derived when
+     * asked (diag.c). */
+    struct {
+        size_t pages, peak_pages, heaps, failed;
+    } stats;
     kheap_config config;
     size_t map_summary;      /* bit w: map[w] != 0 */
     uint32_t map[MAP_WORDS]; /* bit i % 32 of map[i / 32]: list i is not empty */
@@ -196,15 +199,28 @@ struct kheap {
     heap *heaps;             /* every heap; the home heap is last */
     heap *top;               /* most recent normal heap: the one grown in place */
     heap *spare;             /* an empty heap kept for the next request, or NULL */
-    uintptr_t secret;        /* full tier: mixed into header checks and free links */
     bool broken;             /* corruption seen: every later call fails (fail-stop) */
     const char *pending_what; /* a detection not yet reported to the panic hook */
     const void *pending_addr;
-    uintptr_t released[4][2]; /* full tier: runs of heaps given back lately */
+#if KHEAP_HARDEN
+    uintptr_t secret;        /* mixed into header checks, free links and canaries */
+    uintptr_t released[4][2]; /* runs of heaps given back lately */
     unsigned released_next;
+#endif
     size_t block_bytes;      /* bytes of every block of every heap, free or not */
     block *lists[LIST_COUNT];
 };
+
+/* The full tier's per-instance key; the basic tier has none. */
+static inline uintptr_t key_of(const kheap *h)
+{
+#if KHEAP_HARDEN
+    return h->secret;
+#else
+    (void)h;
+    return 0;
+#endif
+}
 
 static inline size_t block_size(const block *b) { return b->size & ~FLAG_MASK; }
 static inline bool block_is_free(const block *b) { return (b->size & FLAG_FREE) != 0; }
@@ -238,7 +254,7 @@ static inline heap *heap_of_sentinel(const block *s)
 #if KHEAP_HARDEN
 static inline size_t hdr_check_of(const kheap *h, const block *b, size_t v)
 {
-    return v ^ h->secret ^ (uintptr_t)b;
+    return v ^ key_of(h) ^ (uintptr_t)b;
 }
 static inline void hdr_set(const kheap *h, block *b, size_t v)
 {
@@ -270,7 +286,7 @@ static inline bool hdr_ok(const kheap *h, const block *b)
 static inline uintptr_t link_code(const kheap *h, const void *at, uintptr_t v)
 {
 #if KHEAP_HARDEN
-    return v != 0 ? v ^ h->secret ^ (uintptr_t)at : 0;
+    return v != 0 ? v ^ key_of(h) ^ (uintptr_t)at : 0;
 #else
     (void)h;
     (void)at;
@@ -357,7 +373,7 @@ static inline void canary_set(const kheap *h, block *b, size_t request)
     size_t *word = canary_word(b);
     for (char *c = (char *)block_payload(b) + request; c < (char *)word; c++)
         *c = (char)CANARY;
-    *word = request ^ h->secret ^ (uintptr_t)block_payload(b);
+    *word = request ^ key_of(h) ^ (uintptr_t)block_payload(b);
 }
 
 /* Bytes the caller asked for (full tier) or may use (basic tier) in the
@@ -367,7 +383,7 @@ static inline size_t block_request(const kheap *h, const block *b)
 {
     if (!KHEAP_HARDEN)
         return block_size(b) - HDR;
-    size_t request = *canary_word(b) ^ h->secret ^ (uintptr_t)block_payload(b);
+    size_t request = *canary_word(b) ^ key_of(h) ^ (uintptr_t)block_payload(b);
     return request <= block_room(b) ? request : SIZE_MAX;
 }
 

@@ -6,6 +6,8 @@
 # 0x20000000.  UART0 is a PL011 (Luminary variant) at 0x4000c000
 # (stellaris.c uart_addr[]; LM3S6965 data sheet, memory map).
 # 1 KiB pages: 64 KiB of SRAM would be only 15 pages of 4 KiB.
+# The heap lies inside 64 KiB of RAM, so no block reaches 2^16 bytes
+# (KHEAP_MAX_BLOCK_LOG2): the index needs no lists beyond.
 BOARD_CPU        := cortex-m3
 BOARD_ARCH       := m
 BOARD_CPU_FLAGS  := -mcpu=cortex-m3 -mthumb
@@ -17,4 +19,4 @@ BOARD_STACK_SIZE := 4096
 BOARD_QEMU       := -M lm3s6965evb
 BOARD_STRESS_OPS := 100000
 BOARD_TIMEOUT    := 30
-BOARD_CFLAGS     :=
+BOARD_CFLAGS     := -DKHEAP_MAX_BLOCK_LOG2=16

@@ -5,6 +5,8 @@
 # code, .data load), ZBT SSRAM 2&3 4 MiB at 0x20000000 (stack, data, heap).
 # UART0 is a CMSDK APB UART at 0x40004000 (mps2.c uartbase[]; Application
 # Note AN386).
+# The heap lies inside 4 MiB of RAM, so no block reaches 4 MiB: the index
+# needs lists up to 2^22 (KHEAP_MAX_BLOCK_LOG2), 544 bytes of list heads.
 BOARD_CPU        := cortex-m4
 BOARD_ARCH       := m
 # Soft float: the kernel never touches the FPU, so CPACR can stay off.
@@ -17,4 +19,4 @@ BOARD_STACK_SIZE := 8192
 BOARD_QEMU       := -M mps2-an386
 BOARD_STRESS_OPS := 100000
 BOARD_TIMEOUT    := 30
-BOARD_CFLAGS     :=
+BOARD_CFLAGS     := -DKHEAP_MAX_BLOCK_LOG2=22

@@ -7,6 +7,8 @@
 # looks for the virtio-net option ROM and stops.
 # With the MMU off every access is Device memory, where an unaligned access
 # faults: -mno-unaligned-access keeps GCC from emitting any.
+# The heap lies inside 128 MiB of RAM, so no block reaches 2^27 bytes
+# (KHEAP_MAX_BLOCK_LOG2): the index needs no lists beyond.
 BOARD_CPU        := cortex-a15
 BOARD_ARCH       := a
 BOARD_CPU_FLAGS  := -mcpu=cortex-a15 -marm -mfloat-abi=soft -mno-unaligned-access
@@ -18,4 +20,4 @@ BOARD_STACK_SIZE := 16384
 BOARD_QEMU       := -M virt -cpu cortex-a15 -m 128M -nic none
 BOARD_STRESS_OPS := 100000
 BOARD_TIMEOUT    := 30
-BOARD_CFLAGS     :=
+BOARD_CFLAGS     := -DKHEAP_MAX_BLOCK_LOG2=27
