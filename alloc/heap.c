@@ -113,8 +113,10 @@ SHARED void index_insert(kheap *h, block *b, size_t size)
     if (first != NULL) {
         back_set(h, &first->back_link, &b->next_free);
     } else {
-        h->map[i >> 5] |= (uint32_t)1 << (i & 31);
-        h->map_summary |= (size_t)1 << (i >> 5);
+        uint32_t *word = &h->map[i >> 5];
+        if (*word == 0)
+            h->map_summary |= (size_t)1 << (i >> 5);
+        *word |= (uint32_t)1 << (i & 31);
     }
     link_set(h, head, b);
 }

@@ -178,8 +178,7 @@ struct kheap {
      * their end (a payload p is in them iff p - first < span). */
     uintptr_t first;
     size_t span;
-    /* What alloc and free count, in the order that lets each load and store
-     * its two counters as a pair. */
+    /* What alloc and free count, side by side. */
     struct {
         size_t frees, in_use_bytes, allocs, peak_in_use_bytes;
     } use;
