@@ -514,7 +514,7 @@ static heap *heap_of_first(const kheap *h, const block *b)
 
 /* Moves hp's header to `to` (inside hp, page aligned) and fixes every link
  * to it; the caller sets what else changes. */
-static heap *heap_move(kheap *h, heap *hp, heap *to)
+COLD heap *heap_move(kheap *h, heap *hp, heap *to)
 {
     *to = *hp;
     hp->magic = 0;
