@@ -747,7 +747,7 @@ COLD block *block_from_provider(kheap *h, size_t need, bool *large)
 /* A free block of at least `need` bytes, out of the index: from the index
  * or the dv, else from the provider (*large: a heap of its own, not to be
  * split). */
-static block *block_find(kheap *h, size_t need, bool *large)
+static __attribute__((noinline)) block *block_find(kheap *h, size_t need, bool *large)
 {
     *large = false;
     block *b = block_take(h, need);
@@ -879,11 +879,32 @@ HOT void leave(kheap *h, uintptr_t saved)
         leave_slow(h, saved);
 }
 
-HOT void free_locked(kheap *h, block *b)
+static void block_free_call(kheap *h, block *b);
+
+/* Takes used block b out of use: the statistics, then block_free, inlined
+ * on kheap_free's path and called elsewhere (`inlined` is a constant at
+ * every call, so the other branch compiles away). */
+HOT void free_locked(kheap *h, block *b, bool inlined)
 {
     poison_fill(poison_start(b), (char *)block_next(b));
     h->use.in_use_bytes -= block_size(b);
     h->use.frees++;
+    if (inlined)
+        block_free(h, b);
+    else
+        block_free_call(h, b);
+}
+
+/* One out-of-line body each of the alloc and free paths for realloc and
+ * aligned_alloc, whose own work dwarfs a call: only kheap_alloc and
+ * kheap_free carry the paths inlined. */
+static __attribute__((noinline)) void *alloc_locked_call(kheap *h, size_t size)
+{
+    return alloc_locked(h, size);
+}
+
+static __attribute__((noinline)) void block_free_call(kheap *h, block *b)
+{
     block_free(h, b);
 }
 
@@ -899,7 +920,7 @@ static void block_shrink(kheap *h, block *b, size_t need)
     block_set_size(h, b, need);
     poison_fill(poison_start(rest), (char *)b + size);
     h->use.in_use_bytes -= size - need;
-    block_free(h, rest);
+    block_free_call(h, rest);
 }
 
 /* Resizes used block b to `need` bytes without moving it: into a free next
@@ -1055,7 +1076,7 @@ void kheap_free(kheap *h, void *p)
     if (bad != NULL)
         misuse(h, bad, p);
     else if (!stopped(h) && !canary_reported(h, b))
-        free_locked(h, b);
+        free_locked(h, b, true);
     leave(h, saved);
 }
 
@@ -1082,10 +1103,10 @@ void *kheap_realloc(kheap *h, void *p, size_t size)
         if (need != 0 && block_resize_in_place(h, b, need)) {
             canary_set(h, b, size);
             result = p;
-        } else if (need != 0 && (result = alloc_locked(h, size)) != NULL) {
+        } else if (need != 0 && (result = alloc_locked_call(h, size)) != NULL) {
             size_t keep = had < size ? had : size;
             __builtin_memcpy(result, p, keep);
-            free_locked(h, b);
+            free_locked(h, b, false);
         } else if (need == 0) {
             h->stats.failed++;
         }
