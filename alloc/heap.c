@@ -747,7 +747,7 @@ COLD block *block_from_provider(kheap *h, size_t need, bool *large)
 /* A free block of at least `need` bytes, out of the index: from the index
  * or the dv, else from the provider (*large: a heap of its own, not to be
  * split). */
-static __attribute__((noinline)) block *block_find(kheap *h, size_t need, bool *large)
+static block *block_find(kheap *h, size_t need, bool *large)
 {
     *large = false;
     block *b = block_take(h, need);
