@@ -574,10 +574,10 @@ COLD block *heap_trim_bottom(kheap *h, heap *hp, block *b, size_t slack)
  * Gives the heap, or the whole free pages at its ends, back to the provider
  * where the policy says so: an empty heap goes back unless it is the one
  * spare; a heap keeps base_pages while it lives (a large heap: what it
- * uses), and while it holds blocks one heap's worth of free pages at each
- * end as slack, so a free and an alloc at its boundary do not unmap and
- * map the same pages in turn.  Returns the block that still stands (moved
- * or smaller), or NULL when none does. */
+ * uses), and while it holds blocks one free page at each end as slack,
+ * so a free and an alloc at its boundary do not unmap and map the same
+ * page in turn.  Returns the block that still stands (moved or smaller),
+ * or NULL when none does. */
 COLD block *heap_edge_freed(kheap *h, block *b, block *next)
 {
     bool last = block_is_sentinel(next);
@@ -596,7 +596,7 @@ COLD block *heap_edge_freed(kheap *h, block *b, block *next)
     }
     if (hp->pages <= hp->base_pages && !(hp->flags & HEAP_LARGE))
         return b;
-    size_t slack = (first && last) || (hp->flags & HEAP_LARGE) ? 0 : h->heap_pages;
+    size_t slack = (first && last) || (hp->flags & HEAP_LARGE) ? 0 : 1;
     if (last && heap_trim(h, hp, b, slack))
         return NULL;
     /* The home heap never took pages in below: its header holds the
