@@ -97,10 +97,10 @@ size_t libc_pages_held(void)
     kheap_stats_get(heap, &st);
     const char *why = NULL;
     bool ok = kheap_check(heap, &why);
-    kprintf("kernel: newlib malloc: %zu pages, %zu blocks (%zu bytes) still in use by newlib, "
-            "%zu allocs, %zu frees, %zu failed, check %s%s\n", st.pages, st.blocks_in_use,
-            st.in_use_bytes, st.allocs, st.frees, st.failed, ok ? "ok" : "FAILED: ",
-            ok ? "" : why);
+    kprintf("kernel: newlib malloc: %zu pages in %zu heaps, %zu blocks (%zu bytes) still in use "
+            "by newlib, %zu allocs, %zu frees, %zu failed, check %s%s\n", st.pages, st.heaps,
+            st.blocks_in_use, st.in_use_bytes, st.allocs, st.frees, st.failed,
+            ok ? "ok" : "FAILED: ", ok ? "" : why);
     /* A broken instance's pages are not "held": the check then fails. */
     return ok ? st.pages : 0;
 }
