@@ -700,7 +700,7 @@ COLD block *heap_extend_down(kheap *h, heap *hp, char *base, size_t pages)
 
 /* A new normal heap of `pages` pages (fewer, min_pages, when the provider
  * has no more), or the run taken into the newest heap when it lies right
- * below it. */
+ * below it and the provider can take such joined runs back as one. */
 COLD block *heap_add(kheap *h, size_t pages, size_t min_pages)
 {
     char *base = h->config.provider.map(h->config.provider.ctx, pages);
@@ -709,7 +709,8 @@ COLD block *heap_add(kheap *h, size_t pages, size_t min_pages)
     if (base == NULL)
         return NULL;
     heap *top = h->top;
-    if (top != NULL && !(top->flags & HEAP_HOME) && base + pages * h->page_size == (char *)top &&
+    if (top != NULL && h->config.provider.unmap_spans_runs && !(top->flags & HEAP_HOME) &&
+        base + pages * h->page_size == (char *)top &&
         top->pages + pages < (MAX_BLOCK >> h->page_shift))
         return heap_extend_down(h, top, base, pages);
     block *b = heap_setup(h, base, pages, sizeof(heap), 0);

@@ -27,6 +27,12 @@ typedef struct kheap_provider {
      * pages in place; returns true iff [end, end + pages * page_size) now
      * belongs to the caller, false with nothing changed otherwise. */
     bool (*grow)(void *ctx, void *end, size_t pages);
+    /* Optional (false when left zero): unmap also takes back, as one range,
+     * runs from separate map() calls that lie side by side.  kheap then
+     * lets a heap take in a run mapped right below it, which a provider
+     * that maps top down (the region shim, Linux's mmap) makes the common
+     * case; without it such runs stay heaps of their own. */
+    bool unmap_spans_runs;
 } kheap_provider;
 
 #endif

@@ -257,6 +257,7 @@ kheap_provider kheap_region_provider(kheap_region *r)
         .map = region_map,
         .unmap = region_unmap,
         .grow = region_grow,
+        .unmap_spans_runs = true,  /* the bitmap takes back any held pages */
     };
     return p;
 }

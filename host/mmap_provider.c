@@ -108,6 +108,7 @@ kheap_provider mmap_provider(mmap_provider_state *state, size_t page_size)
         .map = provider_map,
         .unmap = provider_unmap,
         .grow = provider_grow,
+        .unmap_spans_runs = true,  /* munmap takes any range of mappings */
     };
     return p;
 }

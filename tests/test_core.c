@@ -284,6 +284,35 @@ static void a_run_below_the_newest_heap_joins_it(const ktest_env *env)
     kt_close(&t, env);
 }
 
+/* A provider whose unmap cannot take side-by-side runs back as one (a
+ * buddy allocator, say) leaves unmap_spans_runs false: a run mapped right
+ * below the newest heap then stays a heap of its own. */
+static void without_spanning_unmap_a_run_below_stays_apart(const ktest_env *env)
+{
+    kt_heap t;
+    kt_opts o = {.bytes = 24 * 1024, .page_size = SUB_PAGE, .heap_pages = 4,
+                 .large_threshold = 1u << 20, .wrap = true, .no_grow = true};
+    if (!kt_prepare(&t, env, &o))
+        return;
+    KT_TRUE(t.config.provider.unmap_spans_runs);  /* the region shim's */
+    t.config.provider.unmap_spans_runs = false;
+    t.h = kheap_create(&t.config);
+    KT_NONNULL(t.h);
+    if (t.h != NULL) {
+        void *home = fill_heap(t.h);
+        void *x = kheap_alloc(t.h, 4 * SUB_PAGE - 128);  /* heap 2 */
+        void *y = kheap_alloc(t.h, 4 * SUB_PAGE - 128);  /* right below it: heap 3 */
+        KT_EQ(3, stats_of(t.h).heaps);
+        KT_TRUE((char *)y + 4 * SUB_PAGE <= (char *)x);
+        kheap_free(t.h, y);  /* heap 3 empty: the spare */
+        kheap_free(t.h, x);  /* heap 2 empty too: goes back */
+        KT_EQ(2, stats_of(t.h).heaps);
+        kheap_free(t.h, home);
+        KT_CHECK(t.h);
+    }
+    kt_close(&t, env);
+}
+
 static void large_requests_get_their_own_heap(const ktest_env *env)
 {
     kt_heap t;
@@ -571,6 +600,7 @@ static const ktest_case cases[] = {
     {"core: a block in use costs one header (one word in the basic tier)", one_word_per_block_in_use},
     {"core: empty heaps go back to the provider but one spare", empty_heaps_go_back_but_one_spare},
     {"core: a run below the newest heap joins it, and goes back once free", a_run_below_the_newest_heap_joins_it},
+    {"core: without a spanning unmap, a run below stays a heap of its own", without_spanning_unmap_a_run_below_stays_apart},
     {"core: large requests get a heap of their own, returned on free", large_requests_get_their_own_heap},
     {"core: a heap grows in place and trims its tail back", heap_grows_in_place_and_trims_back},
     {"core: without grow a new heap is mapped", without_grow_a_new_heap_is_mapped},

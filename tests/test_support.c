@@ -62,6 +62,7 @@ kheap_provider kt_failing_provider(kt_failing *f, kheap_provider inner, bool wit
         .map = failing_map,
         .unmap = failing_unmap,
         .grow = with_grow && inner.grow != NULL ? failing_grow : NULL,
+        .unmap_spans_runs = inner.unmap_spans_runs,
     };
     return p;
 }

@@ -375,6 +375,7 @@ static void instance_create(inst *s, uint8_t b)
             .map = w_map,
             .unmap = w_unmap,
             .grow = s->grow_hidden ? NULL : w_grow,
+            .unmap_spans_runs = true,
         },
         .panic = w_panic,
         .panic_ctx = s,
