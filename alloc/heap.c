@@ -502,7 +502,9 @@ COLD bool heap_trim(kheap *h, heap *hp, block *b, size_t slack)
 
 /* The normal heap whose first block is b, or NULL.  Its header would start
  * FIRST_BLOCK_OFF below b, on a page boundary: in b's own page, so the test
- * reads nothing that may be gone. */
+ * reads nothing that may be gone.  Bytes of the block before b that copy a
+ * header (the magic, this instance, b itself) would pass: like the basic
+ * tier's other O(1) tests, this stops accidents, not forgeries. */
 static heap *heap_of_first(const kheap *h, const block *b)
 {
     heap *hp = (heap *)(void *)((char *)b - FIRST_BLOCK_OFF);
