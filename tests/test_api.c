@@ -42,12 +42,6 @@ static size_t fit(const kt_heap *t, size_t want, size_t share)
     return want < cap ? want : cap;
 }
 
-static kheap_stats stats_of(kheap *h)
-{
-    kheap_stats s;
-    kheap_stats_get(h, &s);
-    return s;
-}
 
 /* A call that had to be refused: it answered NULL, only stats.failed moved
  * (by one), and the instance is consistent; reported at the caller's line. */
@@ -56,7 +50,7 @@ static void refused_at(kheap *h, const kheap_stats *before, const void *got,
 {
     if (got != NULL)
         ktest_fail_x(file, line, "result of a call that must be refused", 0, (uintptr_t)got);
-    kheap_stats after = stats_of(h);
+    kheap_stats after = kt_stats(h);
     kt_expect_same_stats_at(before, &after, 1, file, line);
     kt_check_at(h, file, line);
 }
@@ -221,7 +215,7 @@ static void t_create_destroy_pages(const ktest_env *env)
         KT_NONNULL(h);
         if (h == NULL)
             break;
-        kheap_stats s = stats_of(h);
+        kheap_stats s = kt_stats(h);
         KT_TRUE(s.pages > 0);
         KT_EQ(kt_mapped(&t), s.pages);
         KT_TRUE(s.heaps >= 1);
@@ -262,7 +256,7 @@ static void t_alloc_zero_unique(const ktest_env *env)
         return;
     kheap *h = t.h;
     void *p[8];
-    kheap_stats before = stats_of(h);
+    kheap_stats before = kt_stats(h);
     for (size_t i = 0; i < 8; i++) {
         p[i] = kheap_alloc(h, 0);
         KT_NONNULL(p[i]);
@@ -270,7 +264,7 @@ static void t_alloc_zero_unique(const ktest_env *env)
         for (size_t j = 0; j < i; j++)
             KT_TRUE(p[i] != p[j]);
     }
-    kheap_stats mid = stats_of(h);
+    kheap_stats mid = kt_stats(h);
     KT_EQ(before.allocs + 8, mid.allocs);
     KT_EQ(before.blocks_in_use + 8, mid.blocks_in_use);
     KT_EQ(before.failed, mid.failed);
@@ -278,7 +272,7 @@ static void t_alloc_zero_unique(const ktest_env *env)
     for (size_t i = 0; i < 8; i++)
         kheap_free(h, p[i]);
     KT_EQ(0, t.panic.count);
-    KT_EQ(before.in_use_bytes, stats_of(h).in_use_bytes);
+    KT_EQ(before.in_use_bytes, kt_stats(h).in_use_bytes);
     KT_CHECK(h);
     kt_close(&t, env);
 }
@@ -301,9 +295,9 @@ static void t_alloc_huge_fails(const ktest_env *env)
         t.room + 1, 2 * t.room,
     };
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        kheap_stats before = stats_of(h);
+        kheap_stats before = kt_stats(h);
         KT_REFUSED(h, &before, kheap_alloc(h, sizes[i]));
-        KT_EQ(stats_of(h).pages, kt_mapped(&t));
+        KT_EQ(kt_stats(h).pages, kt_mapped(&t));
     }
     KT_TRUE(ktest_verify(keep, keep_n, 7));
     KT_EQ(0, t.panic.count);
@@ -326,7 +320,7 @@ static void t_aligned_huge_fails(const ktest_env *env)
         { KHEAP_ALIGN, SIZE_MAX - KHEAP_ALIGN }, { 1, SIZE_MAX },
     };
     for (size_t i = 0; i < sizeof req / sizeof req[0]; i++) {
-        kheap_stats before = stats_of(h);
+        kheap_stats before = kt_stats(h);
         KT_REFUSED(h, &before, kheap_aligned_alloc(h, req[i].align, req[i].size));
     }
     KT_EQ(0, t.panic.count);
@@ -349,7 +343,7 @@ static void t_calloc_overflow(const ktest_env *env)
         { 1, SIZE_MAX }, { SIZE_MAX, 1 }, { SIZE_MAX / 16, 16 },
     };
     for (size_t i = 0; i < sizeof req / sizeof req[0]; i++) {
-        kheap_stats before = stats_of(h);
+        kheap_stats before = kt_stats(h);
         KT_REFUSED(h, &before, kheap_calloc(h, req[i].n, req[i].size));
     }
     kt_close(&t, env);
@@ -465,13 +459,13 @@ static void t_realloc_null_is_alloc(const ktest_env *env)
     if (!kt_open(&t, env, &STD))
         return;
     kheap *h = t.h;
-    kheap_stats before = stats_of(h);
+    kheap_stats before = kt_stats(h);
     size_t n = fit(&t, 300, 8);
     void *p = kheap_realloc(h, NULL, n);
     KT_NONNULL(p);
     KT_ALIGNED(p, KHEAP_ALIGN);
     KT_TRUE(kheap_usable_size(h, p) >= n);
-    kheap_stats after = stats_of(h);
+    kheap_stats after = kt_stats(h);
     KT_EQ(before.allocs + 1, after.allocs);
     KT_EQ(before.blocks_in_use + 1, after.blocks_in_use);
     KT_EQ(before.frees, after.frees);
@@ -492,12 +486,12 @@ static void t_realloc_zero_frees(const ktest_env *env)
     if (!kt_open(&t, env, &STD))
         return;
     kheap *h = t.h;
-    kheap_stats before = stats_of(h);
+    kheap_stats before = kt_stats(h);
     void *p = kheap_alloc(h, fit(&t, 100, 8));
     KT_REQUIRE_CLOSE(p != NULL);
     void *r = kheap_realloc(h, p, 0);
     KT_NULL(r);
-    kheap_stats after = stats_of(h);
+    kheap_stats after = kt_stats(h);
     KT_EQ(before.frees + 1, after.frees);
     KT_EQ(before.blocks_in_use, after.blocks_in_use);
     KT_EQ(before.in_use_bytes, after.in_use_bytes);
@@ -584,7 +578,7 @@ static void t_realloc_grow_in_place(const ktest_env *env)
     ktest_fill(lo, lo_usable, 21);
     kheap_free(h, hi);
     KT_CHECK(h);
-    kheap_stats before = stats_of(h);
+    kheap_stats before = kt_stats(h);
     /* More than lo has, less than lo and hi together. */
     size_t want = lo_usable + hi_usable / 2;
     void *r = kheap_realloc(h, lo, want);
@@ -592,7 +586,7 @@ static void t_realloc_grow_in_place(const ktest_env *env)
     if (r != NULL) {
         KT_TRUE(kheap_usable_size(h, r) >= want);
         KT_TRUE(ktest_verify(r, lo_usable, 21));
-        kheap_stats after = stats_of(h);
+        kheap_stats after = kt_stats(h);
         KT_EQ(before.frees, after.frees);
         KT_EQ(before.blocks_in_use, after.blocks_in_use);
         ktest_fill(r, want, 22);
@@ -624,7 +618,7 @@ static void t_realloc_move_keeps_bytes(const ktest_env *env)
          * tail; either way the bytes must stay. */
         void *fence = kheap_alloc(h, 16);
         size_t old_usable = kheap_usable_size(h, p);
-        kheap_stats before = stats_of(h);
+        kheap_stats before = kt_stats(h);
         void *r = kheap_realloc(h, p, n);
         KT_NONNULL(r);
         if (r == NULL) {
@@ -635,7 +629,7 @@ static void t_realloc_move_keeps_bytes(const ktest_env *env)
         KT_TRUE(kheap_usable_size(h, r) >= n);
         size_t kept = old_usable < n ? old_usable : n;
         KT_TRUE(ktest_verify(r, kept, seed));
-        kheap_stats after = stats_of(h);
+        kheap_stats after = kt_stats(h);
         KT_EQ(before.frees + (r != p ? 1 : 0), after.frees);
         KT_EQ(before.blocks_in_use, after.blocks_in_use);
         KT_EQ(before.failed, after.failed);
@@ -665,7 +659,7 @@ static void t_realloc_huge_keeps_block(const ktest_env *env)
     const size_t sizes[] = { SIZE_MAX, SIZE_MAX - 1, SIZE_MAX - 8, SIZE_MAX - t.page_size,
                              SIZE_MAX / 2, SIZE_MAX / 2 + 1, 2 * t.room };
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        kheap_stats before = stats_of(h);
+        kheap_stats before = kt_stats(h);
         KT_REFUSED(h, &before, kheap_realloc(h, p, sizes[i]));
         KT_EQ(usable, kheap_usable_size(h, p));
         KT_TRUE(ktest_verify(p, usable, 41));
@@ -691,12 +685,12 @@ static void t_realloc_provider_dry_keeps_block(const ktest_env *env)
     ktest_fill(p, pu, 51);
     ktest_fill(big, bu, 52);
     t.fail.fail_all = true;
-    kheap_stats s = stats_of(h);
+    kheap_stats s = kt_stats(h);
     /* More than every free byte the instance holds: needs the provider. */
     size_t beyond = s.free_bytes + s.in_use_bytes + t.page_size;
     void *const ptrs[2] = { p, big };
     for (size_t i = 0; i < 2; i++) {
-        kheap_stats before = stats_of(h);
+        kheap_stats before = kt_stats(h);
         KT_REFUSED(h, &before, kheap_realloc(h, ptrs[i], beyond));
     }
     KT_TRUE(t.fail.failures > 0);
@@ -709,7 +703,7 @@ static void t_realloc_provider_dry_keeps_block(const ktest_env *env)
     kheap_free(h, big);
     KT_EQ(0, t.panic.count);
     KT_CHECK(h);
-    KT_EQ(stats_of(h).pages, t.fail.pages_out);
+    KT_EQ(kt_stats(h).pages, t.fail.pages_out);
     kt_close(&t, env);
 }
 
@@ -725,7 +719,7 @@ static void t_aligned_bad_align(const ktest_env *env)
                               KHEAP_ALIGN + 1, 4095, SIZE_MAX, SIZE_MAX / 2,
                               (SIZE_MAX / 2 + 1) | 1 };
     for (size_t i = 0; i < sizeof aligns / sizeof aligns[0]; i++) {
-        kheap_stats before = stats_of(h);
+        kheap_stats before = kt_stats(h);
         KT_REFUSED(h, &before, kheap_aligned_alloc(h, aligns[i], 64));
     }
     /* A bad argument is a failed request, not misuse of a block. */
@@ -739,10 +733,10 @@ static void t_aligned_zero_align(const ktest_env *env)
     if (!kt_open(&t, env, &STD))
         return;
     kheap *h = t.h;
-    kheap_stats before = stats_of(h);
+    kheap_stats before = kt_stats(h);
     KT_NULL(kheap_aligned_alloc(h, 0, 64));
     KT_NULL(kheap_aligned_alloc(h, 0, 0));
-    kheap_stats after = stats_of(h);
+    kheap_stats after = kt_stats(h);
     KT_SAME_STATS(&before, &after, 2);
     KT_EQ(0, t.panic.count);
     KT_CHECK(h);
@@ -876,9 +870,9 @@ static void t_free_null(const ktest_env *env)
     if (!kt_open(&t, env, &STD))
         return;
     kheap *h = t.h;
-    kheap_stats before = stats_of(h);
+    kheap_stats before = kt_stats(h);
     kheap_free(h, NULL);
-    kheap_stats after = stats_of(h);
+    kheap_stats after = kt_stats(h);
     KT_SAME_STATS(&before, &after, 0);
     KT_EQ(0, t.panic.count);
     KT_CHECK(h);
@@ -901,12 +895,12 @@ static void t_double_free(const ktest_env *env)
     ktest_fill(b, 48, 2);
     kheap_free(h, p);
     KT_CHECK(h);
-    kheap_stats before = stats_of(h);
+    kheap_stats before = kt_stats(h);
     kheap_free(h, p);
     KT_EQ(1, t.panic.count);
     KT_PTR_EQ(p, t.panic.addr);
     KT_NONNULL(t.panic.what);
-    kheap_stats after = stats_of(h);
+    kheap_stats after = kt_stats(h);
     KT_SAME_STATS(&before, &after, 0);
     KT_CHECK(h);
     KT_TRUE(ktest_verify(a, 48, 1));
@@ -932,11 +926,11 @@ static void t_double_free_large(const ktest_env *env)
     void *p = kheap_alloc(h, n);
     KT_REQUIRE_CLOSE(p != NULL && keep != NULL);
     kheap_free(h, p);
-    kheap_stats before = stats_of(h);
+    kheap_stats before = kt_stats(h);
     kheap_free(h, p);
     KT_EQ(1, t.panic.count);
     KT_PTR_EQ(p, t.panic.addr);
-    kheap_stats after = stats_of(h);
+    kheap_stats after = kt_stats(h);
     KT_SAME_STATS(&before, &after, 0);
     KT_CHECK(h);
     kheap_free(h, keep);
@@ -958,11 +952,11 @@ static void t_double_free_merged(const ktest_env *env)
     kheap_free(h, p);
     kheap_free(h, a);
     KT_CHECK(h);
-    kheap_stats before = stats_of(h);
+    kheap_stats before = kt_stats(h);
     kheap_free(h, p);
     KT_EQ(1, t.panic.count);
     KT_PTR_EQ(p, t.panic.addr);
-    kheap_stats after = stats_of(h);
+    kheap_stats after = kt_stats(h);
     KT_SAME_STATS(&before, &after, 0);
     KT_CHECK(h);
     kheap_free(h, b);
@@ -985,12 +979,12 @@ static void t_free_other_instance(const ktest_env *env)
         void *y = kheap_alloc(h2, 100);
         KT_NONNULL(x);
         ktest_fill(x, 100, 91);
-        kheap_stats a1 = stats_of(t.h), a2 = stats_of(h2);
+        kheap_stats a1 = kt_stats(t.h), a2 = kt_stats(h2);
         kheap_free(t.h, x);
         KT_EQ(1, t.panic.count);
         KT_PTR_EQ(x, t.panic.addr);
         KT_EQ(0, panic2.count);
-        kheap_stats b1 = stats_of(t.h), b2 = stats_of(h2);
+        kheap_stats b1 = kt_stats(t.h), b2 = kt_stats(h2);
         KT_SAME_STATS(&a1, &b1, 0);
         KT_SAME_STATS(&a2, &b2, 0);
         KT_CHECK(t.h);
@@ -1021,12 +1015,12 @@ static void t_free_interior(const ktest_env *env)
     for (size_t i = 0; i < sizeof offs / sizeof offs[0]; i++) {
         if (offs[i] == 0)
             continue;
-        kheap_stats before = stats_of(h);
+        kheap_stats before = kt_stats(h);
         kheap_free(h, p + offs[i]);
         expected++;
         KT_EQ(expected, t.panic.count);
         KT_PTR_EQ(p + offs[i], t.panic.addr);
-        kheap_stats after = stats_of(h);
+        kheap_stats after = kt_stats(h);
         KT_SAME_STATS(&before, &after, 0);
         KT_CHECK(h);
     }
@@ -1049,12 +1043,12 @@ static void t_free_misaligned(const ktest_env *env)
     const size_t offs[] = { 1, 2, 3, 4, KHEAP_ALIGN / 2, KHEAP_ALIGN - 1, KHEAP_ALIGN + 1 };
     unsigned expected = 0;
     for (size_t i = 0; i < sizeof offs / sizeof offs[0]; i++) {
-        kheap_stats before = stats_of(h);
+        kheap_stats before = kt_stats(h);
         kheap_free(h, p + offs[i]);
         expected++;
         KT_EQ(expected, t.panic.count);
         KT_PTR_EQ(p + offs[i], t.panic.addr);
-        kheap_stats after = stats_of(h);
+        kheap_stats after = kt_stats(h);
         KT_SAME_STATS(&before, &after, 0);
     }
     /* One below the payload lands in the block's own header word. */
@@ -1080,11 +1074,11 @@ static void t_free_foreign(const ktest_env *env)
     kheap *h = t.h;
     for (size_t i = 0; i < sizeof foreign; i++)
         foreign[i] = 0;
-    kheap_stats before = stats_of(h);
+    kheap_stats before = kt_stats(h);
     kheap_free(h, foreign + 64);
     KT_EQ(1, t.panic.count);
     KT_PTR_EQ(foreign + 64, t.panic.addr);
-    kheap_stats after = stats_of(h);
+    kheap_stats after = kt_stats(h);
     KT_SAME_STATS(&before, &after, 0);
     KT_CHECK(h);
     kt_close(&t, env);
@@ -1101,23 +1095,23 @@ static void t_realloc_misuse(const ktest_env *env)
     void *b = kheap_alloc(h, 64);
     KT_REQUIRE_CLOSE(a != NULL && p != NULL && b != NULL);
 
-    kheap_stats before = stats_of(h);
+    kheap_stats before = kt_stats(h);
     KT_NULL(kheap_realloc(h, p + 2 * KHEAP_ALIGN, 32));
     KT_EQ(1, t.panic.count);
     KT_PTR_EQ(p + 2 * KHEAP_ALIGN, t.panic.addr);
     KT_NULL(kheap_realloc(h, p + 1, 32));
     KT_EQ(2, t.panic.count);
     KT_PTR_EQ(p + 1, t.panic.addr);
-    kheap_stats after = stats_of(h);
+    kheap_stats after = kt_stats(h);
     KT_SAME_STATS(&before, &after, KT_ANY_FAILED);
     KT_CHECK(h);
 
     kheap_free(h, p);
-    before = stats_of(h);
+    before = kt_stats(h);
     KT_NULL(kheap_realloc(h, p, 32));
     KT_EQ(3, t.panic.count);
     KT_PTR_EQ(p, t.panic.addr);
-    after = stats_of(h);
+    after = kt_stats(h);
     KT_SAME_STATS(&before, &after, KT_ANY_FAILED);
     KT_CHECK(h);
     kheap_free(h, a);
@@ -1144,10 +1138,10 @@ static void t_misuse_without_panic_hook(const ktest_env *env)
         void *b = kheap_alloc(h, 40);
         KT_REQUIRE_CLOSE(a != NULL && p != NULL && b != NULL);
         kheap_free(h, p);
-        kheap_stats before = stats_of(h);
+        kheap_stats before = kt_stats(h);
         kheap_free(h, p);
         kheap_free(h, p + 1);
-        kheap_stats after = stats_of(h);
+        kheap_stats after = kt_stats(h);
         KT_SAME_STATS(&before, &after, 0);
         KT_CHECK(h);
         kheap_free(h, a);
@@ -1211,7 +1205,7 @@ static void t_stats_counts_exact(const ktest_env *env)
     if (!kt_open(&t, env, &STD))
         return;
     kheap *h = t.h;
-    kheap_stats s0 = stats_of(h);
+    kheap_stats s0 = kt_stats(h);
     void *a = kheap_alloc(h, 10);
     void *b = kheap_alloc(h, 200);
     void *c = kheap_alloc(h, 0);
@@ -1222,7 +1216,7 @@ static void t_stats_counts_exact(const ktest_env *env)
     KT_NULL(kheap_alloc(h, SIZE_MAX));
     KT_NULL(kheap_calloc(h, SIZE_MAX, 2));
     KT_NULL(kheap_aligned_alloc(h, 3, 8));
-    kheap_stats s1 = stats_of(h);
+    kheap_stats s1 = kt_stats(h);
     KT_EQ(s0.allocs + 6, s1.allocs);
     KT_EQ(s0.frees, s1.frees);
     KT_EQ(s0.failed + 3, s1.failed);
@@ -1230,7 +1224,7 @@ static void t_stats_counts_exact(const ktest_env *env)
     /* A shrink in place is neither an allocation nor a free. */
     void *b2 = kheap_realloc(h, b, 100);
     KT_PTR_EQ(b, b2);
-    kheap_stats s2 = stats_of(h);
+    kheap_stats s2 = kt_stats(h);
     KT_EQ(s1.allocs, s2.allocs);
     KT_EQ(s1.frees, s2.frees);
     kheap_free(h, a);
@@ -1240,7 +1234,7 @@ static void t_stats_counts_exact(const ktest_env *env)
     kheap_free(h, e);
     KT_NULL(kheap_realloc(h, f, 0));
     kheap_free(h, NULL);
-    kheap_stats s3 = stats_of(h);
+    kheap_stats s3 = kt_stats(h);
     KT_EQ(s0.allocs + 6, s3.allocs);
     KT_EQ(s0.frees + 6, s3.frees);
     KT_EQ(s0.blocks_in_use, s3.blocks_in_use);
@@ -1256,18 +1250,18 @@ static void t_stats_in_use(const ktest_env *env)
     if (!kt_open(&t, env, &STD))
         return;
     kheap *h = t.h;
-    kheap_stats s0 = stats_of(h);
+    kheap_stats s0 = kt_stats(h);
     size_t n = fit(&t, 1000, 8);
     void *p = kheap_alloc(h, n);
     KT_REQUIRE_CLOSE(p != NULL);
-    kheap_stats s1 = stats_of(h);
+    kheap_stats s1 = kt_stats(h);
     /* Headers are included, so the growth is at least the payload. */
     KT_TRUE(s1.in_use_bytes >= s0.in_use_bytes + kheap_usable_size(h, p));
     KT_EQ(s0.blocks_in_use + 1, s1.blocks_in_use);
     KT_TRUE(s1.peak_in_use_bytes >= s1.in_use_bytes);
     KT_TRUE(s1.largest_free <= s1.free_bytes);
     kheap_free(h, p);
-    kheap_stats s2 = stats_of(h);
+    kheap_stats s2 = kt_stats(h);
     KT_EQ(s0.in_use_bytes, s2.in_use_bytes);
     KT_EQ(s0.blocks_in_use, s2.blocks_in_use);
     KT_TRUE(s2.peak_in_use_bytes >= s1.in_use_bytes);
@@ -1286,21 +1280,21 @@ static void t_stats_peak(const ktest_env *env)
     for (size_t i = 0; i < 8; i++) {
         p[i] = kheap_alloc(h, fit(&t, 700, 32));
         KT_NONNULL(p[i]);
-        kheap_stats s = stats_of(h);
+        kheap_stats s = kt_stats(h);
         KT_TRUE(s.peak_in_use_bytes >= s.in_use_bytes);
         high = s.in_use_bytes;
     }
-    kheap_stats pk = stats_of(h);
+    kheap_stats pk = kt_stats(h);
     for (size_t i = 0; i < 8; i++)
         kheap_free(h, p[i]);
-    kheap_stats s = stats_of(h);
+    kheap_stats s = kt_stats(h);
     KT_EQ(pk.peak_in_use_bytes, s.peak_in_use_bytes);
     KT_TRUE(s.peak_in_use_bytes >= high);
     KT_TRUE(s.peak_pages >= pk.pages);
     KT_TRUE(s.peak_pages >= s.pages);
     /* A smaller block later leaves the high-water mark alone. */
     void *q = kheap_alloc(h, 8);
-    KT_EQ(pk.peak_in_use_bytes, stats_of(h).peak_in_use_bytes);
+    KT_EQ(pk.peak_in_use_bytes, kt_stats(h).peak_in_use_bytes);
     kheap_free(h, q);
     KT_CHECK(h);
     kt_close(&t, env);
@@ -1308,7 +1302,7 @@ static void t_stats_peak(const ktest_env *env)
 
 static void expect_pages_match(kt_heap *t, const char *when)
 {
-    kheap_stats s = stats_of(t->h);
+    kheap_stats s = kt_stats(t->h);
     size_t mapped = kt_mapped(t);
     if (s.pages != mapped)
         ktest_fail_u(__FILE__, __LINE__, when, mapped, s.pages);
@@ -1357,7 +1351,7 @@ static void t_stats_largest_free(const ktest_env *env)
         kheap_free(h, p[i]);
         p[i] = NULL;
     }
-    kheap_stats s = stats_of(h);
+    kheap_stats s = kt_stats(h);
     KT_TRUE(s.largest_free <= s.free_bytes);
     KT_TRUE(s.largest_free > 0);
     /* "The largest request that succeeds without the provider". */
@@ -1390,13 +1384,13 @@ static void t_large_own_heap(const ktest_env *env)
     if (t.h != NULL) {
         kheap *h = t.h;
         void *small = kheap_alloc(h, 32);
-        kheap_stats s0 = stats_of(h);
+        kheap_stats s0 = kt_stats(h);
         /* More than the free space holds, so no reading of the threshold
          * can serve it from a heap already there. */
         size_t n = s0.largest_free + 1 > thr ? s0.largest_free + 1 : thr;
         void *p = kheap_alloc(h, n);
         KT_NONNULL(p);
-        kheap_stats s1 = stats_of(h);
+        kheap_stats s1 = kt_stats(h);
         KT_EQ(s0.heaps + 1, s1.heaps);
         KT_TRUE(s1.pages > s0.pages);
         KT_EQ(s1.pages, kt_mapped(&t));
@@ -1404,7 +1398,7 @@ static void t_large_own_heap(const ktest_env *env)
             ktest_fill(p, n, 81);
         KT_CHECK(h);
         kheap_free(h, p);
-        kheap_stats s2 = stats_of(h);
+        kheap_stats s2 = kt_stats(h);
         KT_EQ(s0.heaps, s2.heaps);
         KT_EQ(s0.pages, s2.pages);
         KT_EQ(s2.pages, kt_mapped(&t));
@@ -1420,7 +1414,7 @@ static void t_spare_heap_only(const ktest_env *env)
     if (!kt_open(&t, env, &STD))
         return;
     kheap *h = t.h;
-    kheap_stats s0 = stats_of(h);
+    kheap_stats s0 = kt_stats(h);
     size_t heap_pages = t.config.heap_pages != 0 ? t.config.heap_pages
                                                   : (16 * KIB + t.page_size - 1) / t.page_size;
     /* Below the large threshold, so they fill normal heaps: several of them. */
@@ -1433,11 +1427,11 @@ static void t_spare_heap_only(const ktest_env *env)
         p[i] = kheap_alloc(h, each);
         KT_NONNULL(p[i]);
     }
-    kheap_stats full = stats_of(h);
+    kheap_stats full = kt_stats(h);
     KT_TRUE(full.pages > s0.pages);
     for (size_t i = 0; i < count; i++)
         kheap_free(h, p[i]);
-    kheap_stats s = stats_of(h);
+    kheap_stats s = kt_stats(h);
     /* All free: the home heap plus at most one spare stay. */
     KT_TRUE(s.heaps <= 2);
     KT_TRUE(s.pages <= s0.pages + heap_pages);
@@ -1480,7 +1474,7 @@ static void t_walk_every_block_once(const ktest_env *env)
     KT_EQ(0, w.wrong_size);
     KT_EQ(0, w.not_in_use);
     KT_EQ(0, w.bad_heap);
-    kheap_stats s = stats_of(h);
+    kheap_stats s = kt_stats(h);
     KT_EQ(s.blocks_in_use, w.in_use);
     KT_EQ(n, w.in_use);
     KT_EQ(s.free_blocks, w.free_blocks);
@@ -1793,7 +1787,7 @@ static void t_two_instances_apart(const ktest_env *env)
             KT_NONNULL(p1[i]);
             KT_NONNULL(p2[i]);
         }
-        kheap_stats s1 = stats_of(h1), s2 = stats_of(h2);
+        kheap_stats s1 = kt_stats(h1), s2 = kt_stats(h2);
         KT_EQ(kt_mapped(&t), s1.pages + s2.pages);
         extents e1 = {0}, e2 = {0};
         kheap_walk(h1, extents_record, &e1);
@@ -1817,7 +1811,7 @@ static void t_two_instances_apart(const ktest_env *env)
         KT_CHECK(h1);
         KT_CHECK(h2);
         kheap_destroy(h2);
-        KT_EQ(stats_of(h1).pages, kt_mapped(&t));
+        KT_EQ(kt_stats(h1).pages, kt_mapped(&t));
     }
     KT_EQ(0, t.panic.count);
     KT_EQ(0, panic2.count);
@@ -1886,8 +1880,8 @@ static void t_two_instances_interleaved(const ktest_env *env)
                 }
         KT_CHECK(hs[0]);
         KT_CHECK(hs[1]);
-        KT_EQ(0, stats_of(hs[0]).blocks_in_use);
-        KT_EQ(0, stats_of(hs[1]).blocks_in_use);
+        KT_EQ(0, kt_stats(hs[0]).blocks_in_use);
+        KT_EQ(0, kt_stats(hs[1]).blocks_in_use);
         kheap_destroy(hs[1]);
     }
     KT_EQ(0, t.panic.count);
@@ -1927,12 +1921,12 @@ static void t_provider_dry_alloc(const ktest_env *env)
     size_t n = fit(&t, 200, 16);
     if (n < sizeof(void *))
         n = sizeof(void *);
-    kheap_stats before = stats_of(h);
+    kheap_stats before = kt_stats(h);
     for (;;) {
-        kheap_stats s = stats_of(h);
+        kheap_stats s = kt_stats(h);
         void *p = kheap_alloc(h, n);
         if (p == NULL) {
-            kheap_stats after = stats_of(h);
+            kheap_stats after = kt_stats(h);
             KT_SAME_STATS(&s, &after, 1);
             break;
         }
@@ -1942,7 +1936,7 @@ static void t_provider_dry_alloc(const ktest_env *env)
         if (got > t.room)
             break;  /* cannot happen: every block takes a byte */
     }
-    KT_EQ(before.pages, stats_of(h).pages);
+    KT_EQ(before.pages, kt_stats(h).pages);
     KT_CHECK(h);
     t.fail.fail_all = false;
     while (head != NULL) {
@@ -1950,7 +1944,7 @@ static void t_provider_dry_alloc(const ktest_env *env)
         kheap_free(h, head);
         head = next;
     }
-    KT_EQ(before.in_use_bytes, stats_of(h).in_use_bytes);
+    KT_EQ(before.in_use_bytes, kt_stats(h).in_use_bytes);
     /* With the provider back, the same request succeeds again. */
     void *p = kheap_alloc(h, n);
     KT_NONNULL(p);
@@ -1967,7 +1961,7 @@ static void t_region_full_recovers(const ktest_env *env)
     if (!kt_open(&t, env, &o))
         return;
     kheap *h = t.h;
-    kheap_stats s0 = stats_of(h);
+    kheap_stats s0 = kt_stats(h);
     void *head = NULL;
     uint32_t rng = 0xabc;
     size_t max = fit(&t, 5000, 8);
@@ -1989,7 +1983,7 @@ static void t_region_full_recovers(const ktest_env *env)
         head = p;
     }
     KT_TRUE(fails > 0);
-    kheap_stats full = stats_of(h);
+    kheap_stats full = kt_stats(h);
     KT_EQ(s0.failed + fails, full.failed);
     KT_EQ(full.pages, kt_mapped(&t));
     KT_CHECK(h);
@@ -1998,7 +1992,7 @@ static void t_region_full_recovers(const ktest_env *env)
         kheap_free(h, head);
         head = next;
     }
-    kheap_stats s = stats_of(h);
+    kheap_stats s = kt_stats(h);
     KT_EQ(s0.in_use_bytes, s.in_use_bytes);
     KT_EQ(s0.blocks_in_use, s.blocks_in_use);
     void *p = kheap_alloc(h, max);
@@ -2043,11 +2037,11 @@ static void mixed_workload(kt_heap *t, uint32_t rng_seed)
             p[i] = NULL;
         }
         KT_CHECK(h);
-        KT_EQ(stats_of(h).pages, kt_mapped(t));
+        KT_EQ(kt_stats(h).pages, kt_mapped(t));
     }
     for (size_t i = 0; i < slots; i++)
         kheap_free(h, p[i]);
-    KT_EQ(0, stats_of(h).blocks_in_use);
+    KT_EQ(0, kt_stats(h).blocks_in_use);
     KT_EQ(0, t->panic.count);
     KT_CHECK(h);
 }

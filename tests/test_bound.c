@@ -25,7 +25,6 @@
 #include "ktest.h"
 #include "test_support.h"
 
-#define WORD sizeof(size_t)
 #define SUB_PAGE 64u
 
 /* The workload: requests from r_lo to r_hi bytes, at most live_max block
@@ -34,27 +33,10 @@ typedef struct load {
     size_t r_lo, r_hi, live_max;
 } load;
 
-static size_t round_align(size_t v) { return (v + KHEAP_ALIGN - 1) & ~(size_t)(KHEAP_ALIGN - 1); }
-
-/* Block bytes a request takes (the documented format, as test_core.c). */
-static size_t block_for(size_t request)
-{
-    size_t min = round_align(KHEAP_BLOCK_OVERHEAD + 3 * WORD);
-    size_t b = round_align(request + KHEAP_BLOCK_OVERHEAD);
-    return b < min ? min : b;
-}
-
 static size_t bound_of(const load *l)
 {
-    size_t m = block_for(l->r_lo), n = block_for(l->r_hi);
+    size_t m = kt_block_for(l->r_lo), n = kt_block_for(l->r_hi);
     return l->live_max + (l->live_max / m + 1) * (n + n / 8);
-}
-
-static kheap_stats stats_of(kheap *h)
-{
-    kheap_stats s;
-    kheap_stats_get(h, &s);
-    return s;
 }
 
 /* One instance whose home heap holds at least `capacity` block bytes (the
@@ -71,7 +53,7 @@ static bool open_capacity(kt_heap *t, const ktest_env *env, size_t capacity)
                      .heap_pages = pages, .large_threshold = (size_t)1 << 20, .wrap = true};
         if (!kt_open(t, env, &o))
             return false;
-        if (stats_of(t->h).free_bytes >= capacity) {
+        if (kt_stats(t->h).free_bytes >= capacity) {
             t->fail.fail_all = true;
             return true;
         }
@@ -106,7 +88,7 @@ static void live_free(kheap *h, live_set *s, size_t i)
 /* Allocates a request when its block fits the live budget; counts NULLs. */
 static bool live_alloc(kheap *h, live_set *s, const load *l, size_t request)
 {
-    size_t b = block_for(request);
+    size_t b = kt_block_for(request);
     if (s->n == MAX_LIVE || s->bytes + b > l->live_max)
         return false;
     void *p = kheap_alloc(h, request);
@@ -187,9 +169,7 @@ static void run_doubling(kheap *h, live_set *s, const load *l)
  * and an instance (the micro:bit's newlib kernel: about 7 KiB free). */
 static load load_for(const ktest_env *env)
 {
-    kheap_region_usage eu;
-    kheap_region_usage_get(env->region, &eu);
-    size_t avail = eu.largest_free_run * eu.page_size;
+    size_t avail = kt_env_free_bytes(env);
     load l = {.r_lo = 8, .r_hi = 120, .live_max = 1024};
     while (l.live_max > 128 && bound_of(&l) + 2048 > avail)
         l.live_max /= 2;
@@ -202,7 +182,7 @@ static void within_the_bound_nothing_fails(const ktest_env *env)
     const load l = load_for(env);
     if (!open_capacity(&t, env, bound_of(&l)))
         return;
-    kheap_stats s0 = stats_of(t.h);
+    kheap_stats s0 = kt_stats(t.h);
     live_set *s = &the_set;
     *s = (live_set){0};
     run_random(t.h, s, &l, env->stress_ops / 10, 0x5eed1u);
@@ -211,7 +191,7 @@ static void within_the_bound_nothing_fails(const ktest_env *env)
     KT_EQ(0, s->failures);
     KT_CHECK(t.h);
     /* Every call stayed inside the home heap, which is whole again. */
-    kheap_stats s1 = stats_of(t.h);
+    kheap_stats s1 = kt_stats(t.h);
     KT_EQ(0, t.fail.failures);
     KT_EQ(s0.pages, s1.pages);
     KT_EQ(1, s1.free_blocks);
@@ -236,7 +216,7 @@ static void below_the_bound_the_adversary_wins(const ktest_env *env)
     KT_TRUE(s->failures > 0);
     KT_EQ(0, s->n);
     KT_CHECK(t.h);
-    KT_EQ(1, stats_of(t.h).free_blocks);
+    KT_EQ(1, kt_stats(t.h).free_blocks);
     kt_close(&t, env);
 }
 

@@ -17,23 +17,6 @@
 #define HEADER KHEAP_BLOCK_OVERHEAD
 #define SUB_PAGE 128u
 
-static size_t round_align(size_t v) { return (v + KHEAP_ALIGN - 1) & ~(size_t)(KHEAP_ALIGN - 1); }
-static size_t min_block(void) { return round_align(HEADER + 3 * WORD); }
-
-/* Block bytes a request takes. */
-static size_t block_for(size_t request)
-{
-    size_t b = round_align(request + HEADER);
-    return b < min_block() ? min_block() : b;
-}
-
-static kheap_stats stats_of(kheap *h)
-{
-    kheap_stats s;
-    kheap_stats_get(h, &s);
-    return s;
-}
-
 /* An instance over its own sub-region with small pages, new heaps of
  * heap_pages pages, and the given large threshold.  The home heap gets what
  * the instance needs (heap_pages 1 asks for no more). */
@@ -76,13 +59,13 @@ static void split_leaves_rest_free(const ktest_env *env)
     kt_heap t;
     if (!open_core(&t, env, 16 * 1024, 0, 1u << 20, true))
         return;
-    kheap_stats s0 = stats_of(t.h);
+    kheap_stats s0 = kt_stats(t.h);
     KT_EQ(1, s0.free_blocks);
     void *p = kheap_alloc(t.h, 100);
     KT_NONNULL(p);
-    kheap_stats s1 = stats_of(t.h);
-    KT_EQ(block_for(100), s1.in_use_bytes);
-    KT_EQ(s0.free_bytes - block_for(100), s1.free_bytes);
+    kheap_stats s1 = kt_stats(t.h);
+    KT_EQ(kt_block_for(100), s1.in_use_bytes);
+    KT_EQ(s0.free_bytes - kt_block_for(100), s1.free_bytes);
     KT_EQ(1, s1.free_blocks);
     seen w = walk_home(t.h);
     KT_EQ(2, w.n);
@@ -90,15 +73,15 @@ static void split_leaves_rest_free(const ktest_env *env)
     KT_TRUE(w.b[0].in_use);
     /* In use: what alloc may use; exactly the request in the full tier,
      * whose canary starts where the request ends. */
-    KT_EQ(KHEAP_HARDEN ? 100 : block_for(100) - HEADER, w.b[0].size);
+    KT_EQ(KHEAP_HARDEN ? 100 : kt_block_for(100) - HEADER, w.b[0].size);
     KT_EQ(kheap_usable_size(t.h, p), w.b[0].size);
     KT_FALSE(w.b[1].in_use);
     KT_EQ(s1.free_bytes - HEADER, w.b[1].size);
-    KT_PTR_EQ((char *)p + block_for(100), w.b[1].ptr);
+    KT_PTR_EQ((char *)p + kt_block_for(100), w.b[1].ptr);
     KT_CHECK(t.h);
     kheap_free(t.h, p);
-    KT_EQ(s0.free_bytes, stats_of(t.h).free_bytes);
-    KT_EQ(1, stats_of(t.h).free_blocks);
+    KT_EQ(s0.free_bytes, kt_stats(t.h).free_bytes);
+    KT_EQ(1, kt_stats(t.h).free_blocks);
     kt_close(&t, env);
 }
 
@@ -110,7 +93,7 @@ static bool four_blocks(kt_heap *t, const ktest_env *env, void *p[4])
     for (int i = 0; i < 4; i++)
         p[i] = kheap_alloc(t->h, 40);
     for (int i = 1; i < 4; i++)
-        KT_PTR_EQ((char *)p[i - 1] + block_for(40), p[i]);
+        KT_PTR_EQ((char *)p[i - 1] + kt_block_for(40), p[i]);
     return !ktest_case_failed();
 }
 
@@ -120,13 +103,13 @@ static void coalesce_right(const ktest_env *env)
     void *p[4];
     if (four_blocks(&t, env, p)) {
         kheap_free(t.h, p[1]);
-        KT_EQ(2, stats_of(t.h).free_blocks);
+        KT_EQ(2, kt_stats(t.h).free_blocks);
         kheap_free(t.h, p[0]);  /* merges with b on its right */
-        KT_EQ(2, stats_of(t.h).free_blocks);
+        KT_EQ(2, kt_stats(t.h).free_blocks);
         seen w = walk_home(t.h);
         KT_PTR_EQ(p[0], w.b[0].ptr);
         KT_FALSE(w.b[0].in_use);
-        KT_EQ(2 * block_for(40) - HEADER, w.b[0].size);
+        KT_EQ(2 * kt_block_for(40) - HEADER, w.b[0].size);
         KT_PTR_EQ(p[2], w.b[1].ptr);
         KT_CHECK(t.h);
     }
@@ -140,10 +123,10 @@ static void coalesce_left(const ktest_env *env)
     if (four_blocks(&t, env, p)) {
         kheap_free(t.h, p[0]);
         kheap_free(t.h, p[1]);  /* merges with a on its left */
-        KT_EQ(2, stats_of(t.h).free_blocks);
+        KT_EQ(2, kt_stats(t.h).free_blocks);
         seen w = walk_home(t.h);
         KT_PTR_EQ(p[0], w.b[0].ptr);
-        KT_EQ(2 * block_for(40) - HEADER, w.b[0].size);
+        KT_EQ(2 * kt_block_for(40) - HEADER, w.b[0].size);
         KT_CHECK(t.h);
     }
     kt_close(&t, env);
@@ -156,17 +139,17 @@ static void coalesce_both(const ktest_env *env)
     if (four_blocks(&t, env, p)) {
         kheap_free(t.h, p[0]);
         kheap_free(t.h, p[2]);
-        KT_EQ(3, stats_of(t.h).free_blocks);
+        KT_EQ(3, kt_stats(t.h).free_blocks);
         kheap_free(t.h, p[1]);  /* a, b and c become one block */
-        KT_EQ(2, stats_of(t.h).free_blocks);
+        KT_EQ(2, kt_stats(t.h).free_blocks);
         seen w = walk_home(t.h);
         KT_PTR_EQ(p[0], w.b[0].ptr);
         KT_FALSE(w.b[0].in_use);
-        KT_EQ(3 * block_for(40) - HEADER, w.b[0].size);
+        KT_EQ(3 * kt_block_for(40) - HEADER, w.b[0].size);
         KT_PTR_EQ(p[3], w.b[1].ptr);
         KT_TRUE(w.b[1].in_use);
         kheap_free(t.h, p[3]);  /* and with the free tail: one block again */
-        KT_EQ(1, stats_of(t.h).free_blocks);
+        KT_EQ(1, kt_stats(t.h).free_blocks);
         KT_CHECK(t.h);
     }
     kt_close(&t, env);
@@ -183,7 +166,7 @@ static void one_word_per_block_in_use(const ktest_env *env)
     char *b = kheap_alloc(t.h, r);
     KT_EQ(r + HEADER, (size_t)(b - a));
     KT_EQ(r, kheap_usable_size(t.h, a));
-    KT_EQ(r + HEADER, stats_of(t.h).in_use_bytes / 2);
+    KT_EQ(r + HEADER, kt_stats(t.h).in_use_bytes / 2);
     /* The brief's figure: 4 bytes on 32-bit, in the basic tier. */
     if (sizeof(void *) == 4 && KHEAP_ALIGN == 8 && KHEAP_HARDEN == 0)
         KT_EQ(4, (size_t)(b - a) - r);
@@ -195,7 +178,7 @@ static void one_word_per_block_in_use(const ktest_env *env)
 /* Fills the free space of the instance's newest heap with one block. */
 static void *fill_heap(kheap *h)
 {
-    return kheap_alloc(h, stats_of(h).largest_free);
+    return kheap_alloc(h, kt_stats(h).largest_free);
 }
 
 static void empty_heaps_go_back_but_one_spare(const ktest_env *env)
@@ -205,10 +188,10 @@ static void empty_heaps_go_back_but_one_spare(const ktest_env *env)
         return;
     void *home = fill_heap(t.h);
     KT_NONNULL(home);
-    kheap_stats s0 = stats_of(t.h);
+    kheap_stats s0 = kt_stats(t.h);
     KT_EQ(1, s0.heaps);
     void *x = kheap_alloc(t.h, 4 * SUB_PAGE - 128);  /* no room: heap 2 */
-    kheap_stats s1 = stats_of(t.h);
+    kheap_stats s1 = kt_stats(t.h);
     KT_EQ(2, s1.heaps);
     KT_EQ(s0.pages + 4, s1.pages);
     /* A page mapped past kheap right below heap 2 keeps heap 3 apart (a
@@ -216,13 +199,13 @@ static void empty_heaps_go_back_but_one_spare(const ktest_env *env)
     void *fence = t.region_provider.map(t.region_provider.ctx, 1);
     KT_NONNULL(fence);
     void *y = kheap_alloc(t.h, 4 * SUB_PAGE - 128);  /* heap 3 */
-    KT_EQ(3, stats_of(t.h).heaps);
+    KT_EQ(3, kt_stats(t.h).heaps);
     size_t mapped = kt_mapped(&t);
     kheap_free(t.h, x);  /* heap 2 empty: kept as the spare */
-    KT_EQ(3, stats_of(t.h).heaps);
+    KT_EQ(3, kt_stats(t.h).heaps);
     KT_EQ(mapped, kt_mapped(&t));
     kheap_free(t.h, y);  /* heap 3 empty too: goes back */
-    kheap_stats s3 = stats_of(t.h);
+    kheap_stats s3 = kt_stats(t.h);
     KT_EQ(2, s3.heaps);
     KT_EQ(s1.pages, s3.pages);
     KT_EQ(mapped - 4, kt_mapped(&t));
@@ -231,7 +214,7 @@ static void empty_heaps_go_back_but_one_spare(const ktest_env *env)
     void *z = kheap_alloc(t.h, 4 * SUB_PAGE - 128);
     KT_NONNULL(z);
     KT_EQ(calls, t.fail.calls);
-    KT_EQ(2, stats_of(t.h).heaps);
+    KT_EQ(2, kt_stats(t.h).heaps);
     kheap_free(t.h, z);
     kheap_free(t.h, home);
     t.region_provider.unmap(t.region_provider.ctx, fence, 1);
@@ -250,13 +233,13 @@ static void a_run_below_the_newest_heap_joins_it(const ktest_env *env)
         return;
     void *home = fill_heap(t.h);
     void *x = kheap_alloc(t.h, 4 * SUB_PAGE - 128);  /* heap 2 */
-    kheap_stats s1 = stats_of(t.h);
+    kheap_stats s1 = kt_stats(t.h);
     KT_EQ(2, s1.heaps);
     seen before = walk_home(t.h);
     size_t mapped = kt_mapped(&t);
     void *y1 = kheap_alloc(t.h, 4 * SUB_PAGE - 128);  /* 4 pages more for heap 2 */
     void *y2 = kheap_alloc(t.h, 4 * SUB_PAGE - 128);  /* and 4 more */
-    kheap_stats s2 = stats_of(t.h);
+    kheap_stats s2 = kt_stats(t.h);
     KT_EQ(2, s2.heaps);
     KT_EQ(s1.pages + 8, s2.pages);
     KT_EQ(mapped + 8, kt_mapped(&t));
@@ -269,13 +252,13 @@ static void a_run_below_the_newest_heap_joins_it(const ktest_env *env)
     KT_PTR_EQ(y2, after.b[0].ptr);
     KT_PTR_EQ(before.b[0].ptr, x);
     kheap_free(t.h, y2);  /* 4 free pages at the bottom: 3 go back, one stays */
-    KT_EQ(s1.pages + 5, stats_of(t.h).pages);
+    KT_EQ(s1.pages + 5, kt_stats(t.h).pages);
     kheap_free(t.h, y1);  /* 5 free: 4 more go back */
-    KT_EQ(s1.pages + 1, stats_of(t.h).pages);
+    KT_EQ(s1.pages + 1, kt_stats(t.h).pages);
     KT_EQ(mapped + 1, kt_mapped(&t));
     KT_CHECK(t.h);
     kheap_free(t.h, x);  /* heap 2 empty: the spare, at the pages it was mapped with */
-    kheap_stats s3 = stats_of(t.h);
+    kheap_stats s3 = kt_stats(t.h);
     KT_EQ(2, s3.heaps);
     KT_EQ(s1.pages, s3.pages);
     KT_EQ(mapped, kt_mapped(&t));
@@ -302,11 +285,11 @@ static void without_spanning_unmap_a_run_below_stays_apart(const ktest_env *env)
         void *home = fill_heap(t.h);
         void *x = kheap_alloc(t.h, 4 * SUB_PAGE - 128);  /* heap 2 */
         void *y = kheap_alloc(t.h, 4 * SUB_PAGE - 128);  /* right below it: heap 3 */
-        KT_EQ(3, stats_of(t.h).heaps);
+        KT_EQ(3, kt_stats(t.h).heaps);
         KT_TRUE((char *)y + 4 * SUB_PAGE <= (char *)x);
         kheap_free(t.h, y);  /* heap 3 empty: the spare */
         kheap_free(t.h, x);  /* heap 2 empty too: goes back */
-        KT_EQ(2, stats_of(t.h).heaps);
+        KT_EQ(2, kt_stats(t.h).heaps);
         kheap_free(t.h, home);
         KT_CHECK(t.h);
     }
@@ -319,11 +302,11 @@ static void large_requests_get_their_own_heap(const ktest_env *env)
     size_t threshold = 2 * SUB_PAGE;
     if (!open_core(&t, env, 24 * 1024, 4, threshold, true))
         return;
-    kheap_stats s0 = stats_of(t.h);
+    kheap_stats s0 = kt_stats(t.h);
     size_t mapped = kt_mapped(&t);
     char *p = kheap_alloc(t.h, 3 * SUB_PAGE);
     KT_NONNULL(p);
-    kheap_stats s1 = stats_of(t.h);
+    kheap_stats s1 = kt_stats(t.h);
     KT_EQ(s0.heaps + 1, s1.heaps);
     /* Exactly the pages it needs: a header, the block, the sentinel word. */
     KT_EQ(4, s1.pages - s0.pages);
@@ -333,7 +316,7 @@ static void large_requests_get_their_own_heap(const ktest_env *env)
     ktest_fill(p, 3 * SUB_PAGE, 7);
     KT_TRUE(ktest_verify(p, 3 * SUB_PAGE, 7));
     kheap_free(t.h, p);  /* straight back, never the spare */
-    kheap_stats s2 = stats_of(t.h);
+    kheap_stats s2 = kt_stats(t.h);
     KT_EQ(s0.heaps, s2.heaps);
     KT_EQ(s0.pages, s2.pages);
     KT_EQ(mapped, kt_mapped(&t));
@@ -362,7 +345,7 @@ static bool open_growable(grow_setup *g, const ktest_env *env, bool grow)
     kheap_destroy(g->t.h);
     g->t.h = NULL;
     g->mapped0 = kt_mapped(&g->t);
-    g->s0 = stats_of(g->h);
+    g->s0 = kt_stats(g->h);
     return true;
 }
 
@@ -379,13 +362,13 @@ static void heap_grows_in_place_and_trims_back(const ktest_env *env)
         size_t want = g.s0.largest_free + 3 * SUB_PAGE;
         char *p = kheap_alloc(g.h, want);
         KT_NONNULL(p);
-        kheap_stats s1 = stats_of(g.h);
+        kheap_stats s1 = kt_stats(g.h);
         KT_EQ(1, s1.heaps);  /* no new heap: the home heap grew */
         KT_EQ(g.s0.pages + 3, s1.pages);
         KT_EQ(g.mapped0 + 3, kt_mapped(&g.t));
         KT_CHECK(g.h);
         kheap_free(g.h, p);  /* the grown pages go back */
-        kheap_stats s2 = stats_of(g.h);
+        kheap_stats s2 = kt_stats(g.h);
         KT_EQ(g.s0.pages, s2.pages);
         KT_EQ(g.mapped0, kt_mapped(&g.t));
         KT_EQ(g.s0.free_bytes, s2.free_bytes);
@@ -400,7 +383,7 @@ static void without_grow_a_new_heap_is_mapped(const ktest_env *env)
     if (open_growable(&g, env, false)) {
         char *p = kheap_alloc(g.h, g.s0.largest_free + 3 * SUB_PAGE);
         KT_NONNULL(p);
-        KT_EQ(2, stats_of(g.h).heaps);
+        KT_EQ(2, kt_stats(g.h).heaps);
         KT_TRUE(kheap_check(g.h, NULL));
         kheap_free(g.h, p);
     }
@@ -416,15 +399,15 @@ static void realloc_grows_the_heap_under_the_last_block(const ktest_env *env)
         ktest_fill(p, n, 11);
         char *q = kheap_realloc(g.h, p, n + 2 * SUB_PAGE);
         KT_PTR_EQ(p, q);
-        KT_EQ(g.s0.pages + 2, stats_of(g.h).pages);
+        KT_EQ(g.s0.pages + 2, kt_stats(g.h).pages);
         KT_TRUE(ktest_verify(q, n, 11));
         KT_CHECK(g.h);
         q = kheap_realloc(g.h, q, n);  /* shrinking gives the pages back but the slack */
         KT_PTR_EQ(p, q);
-        KT_EQ(g.s0.pages + 1, stats_of(g.h).pages);
+        KT_EQ(g.s0.pages + 1, kt_stats(g.h).pages);
         KT_TRUE(ktest_verify(q, n, 11));
         kheap_free(g.h, q);  /* and the slack once the heap is empty */
-        KT_EQ(g.s0.pages, stats_of(g.h).pages);
+        KT_EQ(g.s0.pages, kt_stats(g.h).pages);
         KT_CHECK(g.h);
     }
     close_growable(&g, env);
@@ -444,19 +427,19 @@ static void good_fit_picks_the_smallest_class_that_fits(const ktest_env *env)
     void *big = kheap_alloc(t.h, 8 * r), *f3 = kheap_alloc(t.h, 8);
     void *rest = fill_heap(t.h);
     KT_NONNULL(rest);
-    KT_EQ(0, stats_of(t.h).free_blocks);
+    KT_EQ(0, kt_stats(t.h).free_blocks);
     kheap_free(t.h, small);
     kheap_free(t.h, fits);
     kheap_free(t.h, big);
     KT_PTR_EQ(fits, kheap_alloc(t.h, r));
-    KT_EQ(3, stats_of(t.h).free_blocks);  /* small, fits' rest, big */
+    KT_EQ(3, kt_stats(t.h).free_blocks);  /* small, fits' rest, big */
     KT_CHECK(t.h);
     kheap_free(t.h, fits);
     kheap_free(t.h, f1);
     kheap_free(t.h, f2);
     kheap_free(t.h, f3);
     kheap_free(t.h, rest);
-    KT_EQ(1, stats_of(t.h).free_blocks);
+    KT_EQ(1, kt_stats(t.h).free_blocks);
     kt_close(&t, env);
 }
 
@@ -477,14 +460,14 @@ static void own_list_then_good_fit_then_dv(const ktest_env *env)
     KT_PTR_EQ(exact, kheap_alloc(t.h, r));
     char *from_wide = kheap_alloc(t.h, r);
     KT_PTR_EQ(wide, from_wide);
-    void *wide_rest = kheap_alloc(t.h, 8 * r - block_for(r));
-    KT_PTR_EQ((char *)wide + block_for(r), wide_rest);
-    KT_PTR_EQ(tail + block_for(8), kheap_alloc(t.h, r));
+    void *wide_rest = kheap_alloc(t.h, 8 * r - kt_block_for(r));
+    KT_PTR_EQ((char *)wide + kt_block_for(r), wide_rest);
+    KT_PTR_EQ(tail + kt_block_for(8), kheap_alloc(t.h, r));
     KT_CHECK(t.h);
-    void *all[] = {exact, f1, from_wide, wide_rest, f2, tail, tail + block_for(8)};
+    void *all[] = {exact, f1, from_wide, wide_rest, f2, tail, tail + kt_block_for(8)};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         kheap_free(t.h, all[i]);
-    KT_EQ(1, stats_of(t.h).free_blocks);
+    KT_EQ(1, kt_stats(t.h).free_blocks);
     KT_CHECK(t.h);
     kt_close(&t, env);
 }
@@ -497,7 +480,7 @@ static void aligned_gap_becomes_a_free_block(const ktest_env *env)
     size_t align = 4 * KHEAP_ALIGN;
     void *first = kheap_alloc(t.h, 8);
     /* Misalign the free space so the aligned block needs a gap. */
-    if (((uintptr_t)first + block_for(8)) % align == 0)
+    if (((uintptr_t)first + kt_block_for(8)) % align == 0)
         (void)kheap_alloc(t.h, 8);
     char *p = kheap_aligned_alloc(t.h, align, 64);
     KT_ALIGNED(p, align);
@@ -508,7 +491,7 @@ static void aligned_gap_becomes_a_free_block(const ktest_env *env)
     KT_TRUE(i > 0 && i < w.n);
     if (i > 0 && i < w.n) {
         KT_FALSE(w.b[i - 1].in_use);  /* the gap before it is a block of its own */
-        KT_TRUE(w.b[i - 1].size + HEADER >= min_block());
+        KT_TRUE(w.b[i - 1].size + HEADER >= kt_min_block());
     }
     KT_CHECK(t.h);
     kt_close(&t, env);
@@ -584,7 +567,7 @@ static void dump_lists_every_heap_and_block(const ktest_env *env)
     kheap_walk(t.h, count_block, &blocks);
     text_sink s = {0};
     kheap_dump(t.h, sink, &s);
-    KT_EQ(stats_of(t.h).heaps, s.heap_lines);
+    KT_EQ(kt_stats(t.h).heaps, s.heap_lines);
     KT_EQ(blocks, s.block_lines);
     KT_EQ(s.heap_lines + s.block_lines + 3, s.lines);  /* begin, stats, end */
     kheap_free(t.h, b);

@@ -95,6 +95,29 @@ size_t kt_env_free_bytes(const ktest_env *env)
     return u.largest_free_run * u.page_size;
 }
 
+static size_t round_align(size_t v)
+{
+    return (v + KHEAP_ALIGN - 1) & ~(size_t)(KHEAP_ALIGN - 1);
+}
+
+size_t kt_min_block(void)
+{
+    return round_align(KHEAP_BLOCK_OVERHEAD + 3 * sizeof(size_t));
+}
+
+size_t kt_block_for(size_t request)
+{
+    size_t b = round_align(request + KHEAP_BLOCK_OVERHEAD);
+    return b < kt_min_block() ? kt_min_block() : b;
+}
+
+kheap_stats kt_stats(kheap *h)
+{
+    kheap_stats s;
+    kheap_stats_get(h, &s);
+    return s;
+}
+
 size_t kt_mapped(const kt_heap *t)
 {
     kheap_region_usage u;

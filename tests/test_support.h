@@ -77,6 +77,15 @@ typedef struct kt_heap {
 /* Bytes env->region can hand out in one run now. */
 size_t kt_env_free_bytes(const ktest_env *env);
 
+/* The block format restated (heap_internal.h): block bytes a request takes
+ * (its header added, rounded to KHEAP_ALIGN), and the smallest block, which
+ * holds the header, both free-list links and the footer. */
+size_t kt_block_for(size_t request);
+size_t kt_min_block(void);
+
+/* kheap_stats_get as a value. */
+kheap_stats kt_stats(kheap *h);
+
 /* Sets up the sub-region and the config; kt_open also creates the instance.
  * Both record a failure and return false when they cannot (nothing is then
  * held).  kt_close destroys the instance (if any), expects every page of the
