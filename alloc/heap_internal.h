@@ -63,6 +63,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bits.h"
 #include "kheap.h"
 
 
@@ -315,27 +316,7 @@ static inline block *list_head(const kheap *h, unsigned i)
     return link_get(h, &h->lists[i]);
 }
 
-/* Bit scans: the index's only arithmetic beyond shifts and masks. */
-#if defined(__arm__) && !defined(__ARM_FEATURE_CLZ)
-/* ARMv6-M has no CLZ; a fixed five-step search keeps the bound constant
- * and keeps libgcc's __clzsi2 out of the link. */
-static inline unsigned fls32(uint32_t x)
-{
-    unsigned r = 0;
-    if (x & 0xffff0000u) { x >>= 16; r += 16; }
-    if (x & 0xff00u) { x >>= 8; r += 8; }
-    if (x & 0xf0u) { x >>= 4; r += 4; }
-    if (x & 0xcu) { x >>= 2; r += 2; }
-    if (x & 0x2u) r += 1;
-    return r;
-}
-static inline unsigned ffs32(uint32_t x) { return fls32(x & (0u - x)); }
-#else
-static inline unsigned fls32(uint32_t x) { return 31u - (unsigned)__builtin_clz(x); }
-static inline unsigned ffs32(uint32_t x) { return (unsigned)__builtin_ctz(x); }
-#endif
-
-/* Index of the highest / lowest set bit; x != 0. */
+/* fls32 and ffs32 over a size_t; x != 0. */
 static inline unsigned fls_size(size_t x)
 {
 #if SIZE_MAX > 0xffffffffu

@@ -36,6 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bits.h"
 #include "region.h"
 
 /* "krg1": catches a stray pointer passed as a region or provider ctx. */
@@ -70,35 +71,6 @@ _Static_assert(REGION_HEADER_BYTES <= REGION_MIN_PAGE,
                "the header must fit the smallest page");
 
 /* ---------------------------------------------------------------- bits */
-
-/* Leading zeros of x; x != 0. */
-#ifdef __ARM_FEATURE_CLZ
-static unsigned clz32(uint32_t x)
-{
-    return (unsigned)__builtin_clz(x);
-}
-#else
-/* ARMv6-M has no CLZ and libgcc's __clzsi2 may not be linked: a binary
- * search, five steps whatever x is.  Hosts use it too, so the host suite
- * runs the code a Cortex-M0 runs. */
-static unsigned clz32(uint32_t x)
-{
-    unsigned n = WORD_BITS;
-    for (unsigned s = WORD_BITS / 2; s != 0; s >>= 1) {
-        if ((x >> s) != 0) {
-            x >>= s;
-            n -= s;
-        }
-    }
-    return n - x;
-}
-#endif
-
-/* Index of the highest set bit; x != 0. */
-static unsigned high_bit(uint32_t x)
-{
-    return WORD_MASK - clz32(x);
-}
 
 /* Bit i of the result is set iff bits i .. i + n - 1 of `free` all are:
  * where a run of n free pages could start.  `free` must have a clear bit,
@@ -191,12 +163,12 @@ static size_t find_top_run(const kheap_region *r, size_t n)
             if (above >= n)
                 return base + above - n;
         } else {
-            if (above != 0 && above + clz32(m) >= n)
+            if (above != 0 && above + (WORD_MASK - fls32(m)) >= n)
                 return base + WORD_BITS + above - n;
             uint32_t starts = run_starts(~m, n);
             if (starts != 0)
-                return base + high_bit(starts);
-            above = high_bit(m & (0u - m));
+                return base + fls32(starts);
+            above = ffs32(m);
         }
         if (base == 0)
             return 0;
