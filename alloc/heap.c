@@ -147,7 +147,9 @@ SHARED void index_remove(kheap *h, block *b)
 }
 
 /* Takes the head of non-empty list i out of the index; NULL when it or its
- * links turn out to be corrupt (full tier). */
+ * links turn out to be corrupt (full tier).  index_remove's work, for the
+ * case every allocation from the index is: the caller knows the list, so
+ * there is no back link to follow and no list-head test to make. */
 SHARED block *index_pop(kheap *h, unsigned i)
 {
     block **head = &h->lists[i];
