@@ -70,11 +70,11 @@ test-host: $(HOST_DIR)/ktest-asan $(HOST_DIR)/ktest-m32 $(HOST_DIR)/ktest-full $
 	@echo "== host suite, 64-bit, ASan+UBSan"
 	$(Q)$(HOST_DIR)/ktest-asan $(call SHOW_AND_LOG,host-asan)
 	@echo "== host suite, 32-bit (-m32)"
-	$(Q)$(HOST_DIR)/ktest-m32 $(call SHOW_AND_LOG,host-m32)
+	$(Q)sh tests/run32.sh $(HOST_DIR)/ktest-m32 $(call SHOW_AND_LOG,host-m32)
 	@echo "== host suite, full misuse tier (KHEAP_HARDEN=1), ASan+UBSan"
 	$(Q)$(HOST_DIR)/ktest-full $(call SHOW_AND_LOG,host-full)
 	@echo "== host suite, full misuse tier, 32-bit"
-	$(Q)$(HOST_DIR)/ktest-full-m32 $(call SHOW_AND_LOG,host-full-m32)
+	$(Q)sh tests/run32.sh $(HOST_DIR)/ktest-full-m32 $(call SHOW_AND_LOG,host-full-m32)
 
 # ---------------------------------------------------------------- freestanding
 # alloc/ must build with no libc for the smallest and a mid-size core and
