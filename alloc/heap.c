@@ -499,23 +499,6 @@ COLD bool heap_trim(kheap *h, heap *hp, block *b, size_t slack)
     return kept == 0;
 }
 
-/* A normal heap's first block sits this far from its header. */
-#define FIRST_BLOCK_OFF (first_payload_offset(sizeof(heap)) - PAYLOAD_OFF)
-
-/* The normal heap whose first block is b, or NULL.  Its header would start
- * FIRST_BLOCK_OFF below b, on a page boundary: in b's own page, so the test
- * reads nothing that may be gone.  Bytes of the block before b that copy a
- * header (the magic, this instance, b itself) would pass: like the basic
- * tier's other O(1) tests, this stops accidents, not forgeries. */
-static heap *heap_of_first(const kheap *h, const block *b)
-{
-    heap *hp = (heap *)(void *)((char *)b - FIRST_BLOCK_OFF);
-    if (((uintptr_t)hp & (h->page_size - 1)) != 0 || hp->magic != HEAP_MAGIC ||
-        hp->owner != h || hp->first != b || (hp->flags & HEAP_HOME))
-        return NULL;
-    return hp;
-}
-
 /* Moves hp's header to `to` (inside hp, page aligned) and fixes every link
  * to it; the caller sets what else changes. */
 COLD heap *heap_move(kheap *h, heap *hp, heap *to)
@@ -535,61 +518,21 @@ COLD heap *heap_move(kheap *h, heap *hp, heap *to)
     return to;
 }
 
-/* Gives the whole free pages at the bottom of hp back (trim_count says how
- * many; they are the ones heap_extend_down took in); b is hp's free first
- * block, merged and out of the index.  The header moves up to the new
- * bottom.  Returns the first block when it still stands, NULL when the cut
- * used it up (the block after it is then the first). */
-COLD block *heap_trim_bottom(kheap *h, heap *hp, block *b, size_t slack)
-{
-    size_t ps = h->page_size;
-    char *end = (char *)b + block_size(b);
-    size_t whole = (size_t)(end - FIRST_BLOCK_OFF - (char *)hp) >> h->page_shift;
-    size_t kept = (size_t)(end - FIRST_BLOCK_OFF - (char *)hp) & (ps - 1);
-    if (kept != 0 && kept < MIN_BLOCK)
-        whole = whole != 0 ? whole - 1 : 0;
-    size_t cut = trim_count(hp, whole, slack);
-    if (cut == 0)
-        return b;
-    size_t bytes = cut * ps;
-    heap *nh = heap_move(h, hp, (heap *)(void *)((char *)hp + bytes));
-    block *nb = (block *)(void *)((char *)b + bytes);
-    block *after = (block *)(void *)end;
-    kept = (size_t)(end - (char *)nb);
-    nh->pages -= cut;
-    nh->first = nb;
-    if (kept == 0) {
-        hdr_set(h, after, after->size & ~FLAG_PREV_FREE);
-    } else {
-        hdr_set(h, nb, kept | FLAG_FREE);
-        after->prev_size = kept;
-    }
-    block *s = heap_sentinel(nh, ps);
-    hdr_set(h, s, (nh->pages * ps) | (s->size & FLAG_MASK));
-    h->block_bytes -= bytes;
-    h->stats.pages -= cut;
-    released_note(h, (uintptr_t)hp, bytes);
-    h->config.provider.unmap(h->config.provider.ctx, hp, cut);
-    return kept == 0 ? NULL : nb;
-}
-
-/* b: a merged free block, out of the index, that may stand at an edge of its
- * heap: it ends at the sentinel `next`, or it is the heap's first block.
- * Gives the heap, or the whole free pages at its ends, back to the provider
- * where the policy says so: an empty heap goes back unless it is the one
- * spare; a heap keeps base_pages while it lives (a large heap: what it
- * uses), and while it holds blocks one free page at each end as slack,
- * so a free and an alloc at its boundary do not unmap and map the same
- * page in turn.  Returns the block that still stands (moved or smaller),
- * or NULL when none does. */
+/* b: a merged free block, out of the index, that ends at the sentinel
+ * `next`.  Gives the heap, or the whole free pages at its top, back to the
+ * provider where the policy says so: an empty heap goes back unless it is
+ * the one spare; a heap keeps base_pages while it lives (a large heap: what
+ * it uses), and while it holds blocks one free page as slack, so a free and
+ * an alloc at its top do not unmap and map the same page in turn.  Pages a
+ * heap took in below (heap_extend_down) go back only with the whole heap:
+ * telling a first block from any other would mean reading the word before
+ * it, which belongs to a live block (another thread's data).  Returns the
+ * block that still stands (smaller), or NULL when none does. */
 COLD block *heap_edge_freed(kheap *h, block *b, block *next)
 {
-    bool last = block_is_sentinel(next);
-    heap *hp = last ? heap_of_sentinel(next) : heap_of_first(h, b);
-    if (hp == NULL)
-        return b;
-    bool first = b == hp->first;
-    if (first && last && !(hp->flags & HEAP_HOME)) {
+    heap *hp = heap_of_sentinel(next);
+    bool empty = b == hp->first;
+    if (empty && !(hp->flags & HEAP_HOME)) {
         bool keep = !(hp->flags & HEAP_LARGE) &&
                     (h->spare == NULL || h->spare == hp || !heap_is_empty(h->spare, h->page_size));
         if (!keep) {
@@ -600,12 +543,8 @@ COLD block *heap_edge_freed(kheap *h, block *b, block *next)
     }
     if (hp->pages <= hp->base_pages && !(hp->flags & HEAP_LARGE))
         return b;
-    size_t slack = (first && last) || (hp->flags & HEAP_LARGE) ? 0 : 1;
-    if (last && heap_trim(h, hp, b, slack))
-        return NULL;
-    /* The home heap never took pages in below: its header holds the
-     * instance, which cannot move. */
-    return first && !(hp->flags & (HEAP_LARGE | HEAP_HOME)) ? heap_trim_bottom(h, hp, b, slack) : b;
+    size_t slack = empty || (hp->flags & HEAP_LARGE) ? 0 : 1;
+    return heap_trim(h, hp, b, slack) ? NULL : b;
 }
 
 /* b: a block leaving use, its bytes poisoned (full tier).  Marks it free,
@@ -649,11 +588,8 @@ HOT void block_free(kheap *h, block *b)
     hdr_set(h, b, size | FLAG_FREE);
     hdr_set(h, next, next_word | FLAG_PREV_FREE);
     next->prev_size = size;
-    /* At an end of its heap, maybe: a block that ends at the sentinel, or
-     * one that spans a page and starts where a heap's first block would
-     * (FIRST_BLOCK_OFF past a page boundary).  No other can give back. */
-    if ((next_word & FLAG_SENTINEL) ||
-        (size >= h->page_size && (((uintptr_t)b - FIRST_BLOCK_OFF) & (h->page_size - 1)) == 0)) {
+    /* Only a block that ends its heap can give pages back. */
+    if (next_word & FLAG_SENTINEL) {
         if (in_dv)
             h->dv = NULL;
         b = heap_edge_freed(h, b, next);
