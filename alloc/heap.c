@@ -794,21 +794,22 @@ HOT bool canary_reported(kheap *h, const block *b)
     return at != NULL;
 }
 
-/* Unlocks, then hands a pending detection to the panic hook: outside the
- * lock, so a hook that prints or dumps may call into the instance.  The
- * pending report is only ever set under the lock, and a caller that races
- * in between reports it instead: either way it is reported once. */
+/* Hands this call's detection, if any, to the panic hook after unlocking:
+ * outside the lock, so a hook that prints or dumps may call into the
+ * instance.  The report is taken out of the instance before the unlock, so
+ * a call that runs between the unlock and the hook (an interrupt, another
+ * thread) can neither deliver it nor have its own lost: each call reports
+ * exactly what it found. */
 COLD void leave_slow(kheap *h, uintptr_t saved)
 {
-    kheap_unlock(h, saved);
     const char *what = h->pending_what;
     const void *addr = h->pending_addr;
-    if (what != NULL) {
-        h->pending_what = NULL;
-        h->exit_work = h->config.unlock != NULL;
-        if (h->config.panic != NULL)
-            h->config.panic(h->config.panic_ctx, what, addr);
-    }
+    h->pending_what = NULL;
+    h->pending_addr = NULL;
+    h->exit_work = h->config.unlock != NULL;
+    kheap_unlock(h, saved);
+    if (what != NULL && h->config.panic != NULL)
+        h->config.panic(h->config.panic_ctx, what, addr);
 }
 
 /* Ends a locked call.  One test covers both reasons to do more than

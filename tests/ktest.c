@@ -97,6 +97,17 @@ bool ktest_contains(const char *hay, const char *needle)
     return needle[0] == '\0';
 }
 
+bool ktest_streq(const char *a, const char *b)
+{
+    if (a == NULL || b == NULL)
+        return a == b;
+    while (*a != '\0' && *a == *b) {
+        a++;
+        b++;
+    }
+    return *a == *b;
+}
+
 size_t ktest_run_filtered(const ktest_env *env, const ktest_group *const *groups,
                           size_t ngroups, const char *filter)
 {

@@ -69,6 +69,8 @@ void ktest_fill(void *p, size_t n, uint32_t seed);
 bool ktest_verify(const void *p, size_t n, uint32_t seed);
 bool ktest_all_bytes(const void *p, size_t n, unsigned char value);
 uint32_t ktest_rand(uint32_t *state);
+/* True iff a and b are the same string (both NULL counts as the same). */
+bool ktest_streq(const char *a, const char *b);
 /* True iff needle occurs in hay (an empty needle always does). */
 bool ktest_contains(const char *hay, const char *needle);
 
@@ -95,6 +97,11 @@ void ktest_subregion_release(const ktest_env *env, kheap_region *sub, size_t byt
     } while (0)
 #define KT_FALSE(cond) do { \
         if (cond) ktest_fail_msg(__FILE__, __LINE__, #cond, "false", "true"); \
+    } while (0)
+#define KT_STR_EQ(expected, got) do { \
+        const char *kt_e_ = (expected), *kt_g_ = (got); \
+        if (!ktest_streq(kt_e_, kt_g_)) \
+            ktest_fail_msg(__FILE__, __LINE__, #got, kt_e_ ? kt_e_ : "NULL", kt_g_ ? kt_g_ : "NULL"); \
     } while (0)
 #define KT_NULL(p) KT_PTR_EQ(0, (p))
 #define KT_NONNULL(p) do { \
