@@ -86,3 +86,18 @@ test-dropin-tsan: | deps-host
 	$(Q)sh tests/dropin/tsan.sh $(DROPIN_DIR)/tsan 4000 $(call SHOW_AND_LOG,dropin-tsan)
 DROPIN_TESTS += test-dropin-tsan
 
+
+# Misuse reports under threads (tests/threads/reports.c), built with
+# ThreadSanitizer: every misuse call must get exactly its own report.
+.PHONY: test-reports-tsan
+REPORTS_TSAN := $(HOST_DIR)/reports-tsan
+$(REPORTS_TSAN): tests/threads/reports.c $(ALLOC_SRC) $(ALLOC_HDR) host/mmap_provider.c host/mmap_provider.h | deps-host
+	@mkdir -p $(@D)
+	@echo "  CC      $@ (ThreadSanitizer)"
+	$(Q)$(CC) -std=c11 -D_GNU_SOURCE -g -O1 $(WARN) -fsanitize=thread \
+		$(ALLOC_SRC) host/mmap_provider.c tests/threads/reports.c -o $@ -lpthread
+test-reports-tsan: $(REPORTS_TSAN)
+	@echo "== misuse reports: 4 threads on one instance under ThreadSanitizer"
+	@mkdir -p $(RESULTS)
+	$(Q)TSAN_OPTIONS="halt_on_error=1 exitcode=66" $(REPORTS_TSAN) $(call SHOW_AND_LOG,reports-tsan)
+DROPIN_TESTS += test-reports-tsan
