@@ -5,27 +5,48 @@
  */
 #include "heap_internal.h"
 
+/* Every walk here is bounded, and follows no pointer it has not checked:
+ * a broken heap (a write after free that links a block to itself, a
+ * forged size) must not hang a call that holds the lock, with interrupts
+ * masked on target, or send it into memory that is not the instance's.
+ * A stopped instance (the full tier saw corruption) is not walked at all:
+ * only its counters are reported. */
+
+/* Most blocks the heaps could hold: every block spans at least ALIGN. */
+static size_t blocks_bound(const kheap *h)
+{
+    return h->block_bytes / ALIGN + 1;
+}
+
 /* The largest request that succeeds without the provider: the dv, or the
  * head of the highest non-empty class.  A request up to that head either
  * searches into its class or, being of that class itself, gets the head
  * probed (heap.c). */
 static size_t largest_free(const kheap *h)
 {
-    size_t dv = h->dv != NULL ? block_room(h->dv) : 0;
+    size_t dv = h->dv != NULL && link_plausible(h, h->dv) ? block_room(h->dv) : 0;
     if (h->map_summary == 0)
         return dv;
     unsigned w = fls_size(h->map_summary);
-    size_t head = block_room(list_head(h, (w << 5) + fls32(h->map[w])));
+    if (w >= MAP_WORDS || h->map[w] == 0)
+        return dv;
+    const block *b = list_head(h, (w << 5) + fls32(h->map[w]));
+    size_t head = b != NULL && link_plausible(h, b) ? block_room(b) : 0;
     return head > dv ? head : dv;
 }
 
-/* Free blocks: the listed ones and the dv. */
+/* Free blocks: the listed ones and the dv; a list stops counting at a
+ * link that cannot be a free block of ours, or past any count the heaps
+ * could hold (a cycle). */
 static size_t free_blocks_listed(const kheap *h)
 {
-    size_t n = h->dv != NULL;
+    size_t n = h->dv != NULL, bound = blocks_bound(h);
     for (unsigned i = 0; i < LIST_COUNT; i++)
-        for (const block *b = list_head(h, i); b != NULL; b = link_get(h, &b->next_free))
+        for (const block *b = list_head(h, i); b != NULL && n < bound; b = link_get(h, &b->next_free)) {
+            if (!link_plausible(h, b))
+                break;
             n++;
+        }
     return n;
 }
 
@@ -43,8 +64,11 @@ static kheap_stats stats_derived(const kheap *h)
     s.frees = h->use.frees;
     s.free_bytes = h->block_bytes - s.in_use_bytes;
     s.blocks_in_use = s.allocs - s.frees;
-    s.free_blocks = free_blocks_listed(h);
-    s.largest_free = largest_free(h);
+    /* A stopped instance hands nothing out, and its lists are not read. */
+    if (!h->broken) {
+        s.free_blocks = free_blocks_listed(h);
+        s.largest_free = largest_free(h);
+    }
     return s;
 }
 
@@ -55,6 +79,33 @@ void kheap_stats_get(kheap *h, kheap_stats *stats)
     uintptr_t saved = kheap_lock(h);
     *stats = stats_derived(h);
     kheap_unlock(h, saved);
+}
+
+/* A heap from the instance's list that may be walked: page aligned, inside
+ * the instance's pages, its header and sentinel intact.  The list itself is
+ * walked at most stats.heaps steps. */
+static bool heap_walkable(const kheap *h, const heap *hp)
+{
+    if (((uintptr_t)hp & (h->page_size - 1)) != 0 || (uintptr_t)hp + PAYLOAD_OFF < h->first ||
+        (uintptr_t)hp + PAYLOAD_OFF - h->first >= h->span || hp->magic != HEAP_MAGIC ||
+        hp->owner != h || hp->pages == 0 ||
+        hp->pages > (((uintptr_t)h->first + h->span - (uintptr_t)hp) >> h->page_shift))
+        return false;
+    const block *s = heap_sentinel(hp, h->page_size);
+    return block_is_sentinel(s) && block_size(s) == hp->pages * h->page_size &&
+           (char *)hp->first >= (char *)(hp + 1) - W && (char *)hp->first < (char *)s &&
+           ((uintptr_t)block_payload(hp->first) & (ALIGN - 1)) == 0;
+}
+
+/* The block after b in heap hp, its sentinel, or NULL when b's size would
+ * step outside hp or not forward. */
+static const block *block_step(const kheap *h, const heap *hp, const block *b)
+{
+    size_t size = block_size(b);
+    const block *s = heap_sentinel(hp, h->page_size);
+    if (size < MIN_BLOCK || (size & (ALIGN - 1)) != 0 || size > (size_t)((const char *)s - (const char *)b))
+        return NULL;
+    return block_next(b);
 }
 
 /* ------------------------------------------------------------ check */
@@ -98,16 +149,18 @@ static const char *check_block(const kheap *h, const heap *hp, const block *b,
 
 static const char *check_heap(const kheap *h, const heap *hp, check_totals *t)
 {
+    /* Where the header lies first: only then may it be read. */
+    if (((uintptr_t)hp & (h->page_size - 1)) != 0)
+        return "heap is not page aligned";
+    if ((uintptr_t)hp + PAYLOAD_OFF < h->first || (uintptr_t)hp + PAYLOAD_OFF - h->first >= h->span)
+        return "heap lies outside the instance's bounds";
     if (hp->magic != HEAP_MAGIC)
         return "heap header magic is wrong";
     if (hp->owner != h)
         return "heap header names another instance";
     if (hp->pages == 0 || hp->base_pages == 0)
         return "heap page count is zero";
-    if (((uintptr_t)hp & (h->page_size - 1)) != 0)
-        return "heap is not page aligned";
-    if ((uintptr_t)hp + PAYLOAD_OFF < h->first ||
-        (uintptr_t)heap_end(hp, h->page_size) - h->first > h->span)
+    if (hp->pages > (((uintptr_t)h->first + h->span - (uintptr_t)hp) >> h->page_shift))
         return "heap lies outside the instance's bounds";
     const block *s = heap_sentinel(hp, h->page_size);
     if (!block_is_sentinel(s) || block_size(s) != hp->pages * h->page_size || !hdr_ok(h, s))
@@ -145,6 +198,9 @@ static const char *check_index(const kheap *h, size_t free_blocks)
         for (const block *b = list_head(h, i); b != NULL; b = link_get(h, &b->next_free)) {
             if (++listed > free_blocks)
                 return "free lists hold more blocks than the heaps (a cycle or a stale entry)";
+            uintptr_t a = (uintptr_t)block_payload(b);
+            if ((a & (ALIGN - 1)) != 0 || a - h->first >= h->span)
+                return "a free list links outside the instance's heaps";
             if (!block_is_free(b))
                 return "a block in a free list is marked in use";
             if (b == h->dv)
@@ -220,10 +276,13 @@ void kheap_walk(kheap *h, kheap_walk_fn fn, void *ctx)
     if (h == NULL || fn == NULL)
         return;
     uintptr_t saved = kheap_lock(h);
-    bool going = true;
-    for (const heap *hp = h->heaps; hp != NULL && going; hp = hp->next) {
+    bool going = !h->broken;
+    size_t heaps = 0;
+    for (const heap *hp = h->heaps; hp != NULL && going && heaps++ < h->stats.heaps; hp = hp->next) {
+        if (!heap_walkable(h, hp))
+            break;
         const block *s = heap_sentinel(hp, h->page_size);
-        for (const block *b = hp->first; b != s && going; b = block_next(b)) {
+        for (const block *b = hp->first; b != NULL && b != s && going; b = block_step(h, hp, b)) {
             kheap_block_info info = {
                 .heap = hp,
                 .ptr = block_payload(b),
@@ -306,6 +365,8 @@ static void put_addr(const dump_out *o, const char *name, const void *p)
     put_hex(o, (uintptr_t)p);
 }
 
+/* One heap's lines; a block whose size steps outside the heap ends them
+ * with a "broken" line naming where. */
 static void dump_heap(const kheap *h, const heap *hp, const dump_out *o)
 {
     put_str(o, "heap");
@@ -315,11 +376,20 @@ static void dump_heap(const kheap *h, const heap *hp, const dump_out *o)
     put_str(o, (hp->flags & HEAP_HOME) ? " kind=home\n"
                : (hp->flags & HEAP_LARGE) ? " kind=large\n" : " kind=normal\n");
     const block *s = heap_sentinel(hp, h->page_size);
-    for (const block *b = hp->first; b != s; b = block_next(b)) {
+    const block *b = hp->first;
+    while (b != s) {
         put_str(o, "block");
         put_field(o, "offset", (uintptr_t)block_payload(b) - (uintptr_t)hp);
         put_field(o, "size", block_is_free(b) ? block_room(b) : block_request(h, b));
         put_str(o, block_is_free(b) ? " state=free\n" : " state=used\n");
+        const block *next = block_step(h, hp, b);
+        if (next == NULL) {
+            put_str(o, "broken");
+            put_field(o, "offset", (uintptr_t)block_payload(b) - (uintptr_t)hp);
+            put_str(o, " why=size\n");
+            return;
+        }
+        b = next;
     }
 }
 
@@ -335,8 +405,19 @@ void kheap_dump(kheap *h, kheap_out_fn out, void *ctx)
     put_addr(&o, "instance", h);
     put_field(&o, "page_size", h->page_size);
     put_str(&o, "\n");
-    for (const heap *hp = h->heaps; hp != NULL; hp = hp->next)
+    size_t heaps = 0;
+    if (h->broken)
+        put_str(&o, "stopped why=corruption\n");
+    for (const heap *hp = h->heaps; hp != NULL && !h->broken && heaps++ < h->stats.heaps;
+         hp = hp->next) {
+        if (!heap_walkable(h, hp)) {
+            put_str(&o, "broken");
+            put_addr(&o, "addr", hp);
+            put_str(&o, " why=heap\n");
+            break;
+        }
         dump_heap(h, hp, &o);
+    }
     put_str(&o, "stats");
     put_field(&o, "in_use", st->in_use_bytes);
     put_field(&o, "free", st->free_bytes);

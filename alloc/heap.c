@@ -40,16 +40,6 @@ COLD void corrupt(kheap *h, const char *what, const void *addr)
  * stop: in the basic tier every test of it compiles away. */
 HOT bool stopped(const kheap *h) { return KHEAP_HARDEN && h->broken; }
 
-/* A pointer taken from a free-list link (or the dv) could be a free block
- * of ours. */
-HOT bool link_plausible(const kheap *h, const block *b)
-{
-    uintptr_t a = (uintptr_t)b;
-    return b == NULL ||
-           ((a + PAYLOAD_OFF) % ALIGN == 0 && a + PAYLOAD_OFF - h->first < h->span &&
-            hdr_ok(h, b) && block_is_free(b));
-}
-
 static bool is_list_head(const kheap *h, block *const *at)
 {
     return (uintptr_t)at - (uintptr_t)h->lists < sizeof h->lists;

@@ -310,6 +310,18 @@ static inline void back_set(const kheap *h, block ***at, block **v)
     *at = (block **)link_code(h, at, (uintptr_t)v);
 }
 
+/* A pointer taken from a free-list link (or the dv) could be a free block
+ * of ours: aligned, inside the pages the instance has held, a free header.
+ * Tested before a link is followed wherever a bad one must not be (the full
+ * tier's hot paths, every diagnostic walk). */
+static inline bool link_plausible(const kheap *h, const block *b)
+{
+    uintptr_t a = (uintptr_t)b;
+    return b == NULL ||
+           ((a + PAYLOAD_OFF) % ALIGN == 0 && a + PAYLOAD_OFF - h->first < h->span &&
+            hdr_ok(h, b) && block_is_free(b));
+}
+
 /* The first block of list i, or NULL. */
 static inline block *list_head(const kheap *h, unsigned i)
 {

@@ -5,6 +5,7 @@
  *
  * Freestanding like every test body: no libc.
  */
+#include "../alloc/heap_internal.h"
 #include "../alloc/kheap.h"
 #include "ktest.h"
 #include "test_support.h"
@@ -165,11 +166,200 @@ static void t_irq_valid_call_delivers_nothing(const ktest_env *env)
     kt_close(&t, env);
 }
 
+
+/* ------------------------------------------------ diagnostics, bounded */
+
+/* Text from kheap_dump, kept whole up to a limit. */
+typedef struct text_buf {
+    char text[2048];
+    size_t len;
+    bool overflow;
+} text_buf;
+
+static void text_out(void *ctx, const char *text, size_t len)
+{
+    text_buf *t = ctx;
+    for (size_t i = 0; i < len; i++) {
+        if (t->len + 1 >= sizeof t->text) {
+            t->overflow = true;
+            break;
+        }
+        t->text[t->len++] = text[i];
+    }
+    t->text[t->len] = '\0';
+}
+
+static bool count_block(void *ctx, const kheap_block_info *info)
+{
+    (void)info;
+    (*(size_t *)ctx)++;
+    return true;
+}
+
+static size_t walk_count(kheap *h)
+{
+    size_t n = 0;
+    kheap_walk(h, count_block, &n);
+    return n;
+}
+
+/* Five blocks of 32 bytes, the 2nd and 4th freed: two listed free blocks
+ * between blocks in use, then the dv. */
+static bool five_blocks(kt_heap *t, const ktest_env *env, void *x[5])
+{
+    if (!kt_open(t, env, &STD))
+        return false;
+    for (int i = 0; i < 5; i++)
+        x[i] = kheap_alloc(t->h, 32);
+    for (int i = 0; i < 5; i++)
+        if (x[i] == NULL) {
+            ktest_fail_msg(__FILE__, __LINE__, "five blocks", "allocated", "NULL");
+            kt_close(t, env);
+            return false;
+        }
+    kheap_free(t->h, x[1]);
+    kheap_free(t->h, x[3]);
+    return true;
+}
+
+/* A write after free that links a free block to itself: the count of free
+ * blocks must stop (it looped for ever, lock held), and the checker must
+ * name the cycle. */
+static void t_self_linked_free_block(const ktest_env *env)
+{
+    kt_heap t;
+    void *x[5];
+    if (!five_blocks(&t, env, x))
+        return;
+    block *b = block_from_payload(x[1]);
+    KT_REQUIRE(block_is_free(b));
+    block *saved = link_get(t.h, &b->next_free);
+    link_set(t.h, &b->next_free, b);
+    kheap_stats s;
+    kheap_stats_get(t.h, &s);
+    KT_EQ(3, s.blocks_in_use);
+    const char *why = NULL;
+    KT_FALSE(kheap_check(t.h, &why));
+    KT_STR_EQ("free lists hold more blocks than the heaps (a cycle or a stale entry)", why);
+    link_set(t.h, &b->next_free, saved);
+    kheap_stats_get(t.h, &s);
+    KT_EQ(3, s.free_blocks);  /* the two listed and the dv */
+    KT_CHECK(t.h);
+    kt_close(&t, env);
+}
+
+/* A forged size of 0 in a header: the walk and the dump stop at it rather
+ * than spin on it. */
+static void t_forged_zero_size_ends_walks(const ktest_env *env)
+{
+    kt_heap t;
+    void *x[5];
+    if (!five_blocks(&t, env, x))
+        return;
+    KT_EQ(6, walk_count(t.h));  /* five blocks and the dv */
+    block *b = block_from_payload(x[2]);
+    size_t word = b->size;
+    b->size = word & FLAG_MASK;
+    KT_EQ(3, walk_count(t.h));  /* x[0], x[1] and the forged one */
+    text_buf out = {0};
+    kheap_dump(t.h, text_out, &out);
+    KT_FALSE(out.overflow);
+    KT_TRUE(ktest_contains(out.text, "kheap-dump end\n"));
+    heap *home = (heap *)(void *)((uintptr_t)b & ~(uintptr_t)(t.page_size - 1));
+    while (home->magic != HEAP_MAGIC)
+        home = (heap *)(void *)((char *)home - t.page_size);
+    /* "broken offset=N why=size" names the forged block's payload offset. */
+    char line[64];
+    size_t n = 0;
+    const char *head = "broken offset=";
+    while (head[n] != '\0') {
+        line[n] = head[n];
+        n++;
+    }
+    size_t off = (size_t)((char *)x[2] - (char *)home), div = 1;
+    while (div * 10 <= off)
+        div *= 10;
+    for (; div != 0; div /= 10)
+        line[n++] = (char)('0' + off / div % 10);
+    const char *tail = " why=size\n";
+    for (size_t i = 0; tail[i] != '\0'; i++)
+        line[n++] = tail[i];
+    line[n] = '\0';
+    KT_TRUE(ktest_contains(out.text, line));
+    b->size = word;
+    KT_EQ(6, walk_count(t.h));
+    KT_CHECK(t.h);
+    kt_close(&t, env);
+}
+
+#if KHEAP_HARDEN
+/* A panic hook that looks at the instance it was called for, as kheap.h
+ * allows: after corruption stopped it, the dump names the stop and walks
+ * nothing, the walk calls nothing, the stats come from the counters. */
+typedef struct inspect {
+    kheap *h;
+    unsigned reports;
+    const char *what;
+    text_buf dump;
+    size_t walked;
+    kheap_stats stats;
+} inspect;
+
+static void inspect_hook(void *ctx, const char *what, const void *addr)
+{
+    (void)addr;
+    inspect *in = ctx;
+    in->reports++;
+    in->what = what;
+    kheap_dump(in->h, text_out, &in->dump);
+    in->walked = walk_count(in->h);
+    kheap_stats_get(in->h, &in->stats);
+}
+
+static void t_stopped_instance_diagnostics(const ktest_env *env)
+{
+    kt_heap t;
+    if (!kt_prepare(&t, env, &STD))
+        return;
+    inspect in = {0};
+    t.config.panic = inspect_hook;
+    t.config.panic_ctx = &in;
+    t.h = in.h = kheap_create(&t.config);
+    KT_REQUIRE(t.h != NULL);
+    void *keep = kheap_alloc(t.h, 64);
+    char *p = kheap_alloc(t.h, 64);
+    void *keep2 = kheap_alloc(t.h, 64);
+    KT_REQUIRE(keep != NULL && p != NULL && keep2 != NULL);
+    kheap_free(t.h, p);
+    p[4 * sizeof(size_t)] ^= 1;  /* a write after free, past the links */
+    KT_NULL(kheap_alloc(t.h, 64));
+    KT_EQ(1, in.reports);
+    KT_STR_EQ("write after free: freed memory was changed", in.what);
+    KT_TRUE(ktest_contains(in.dump.text, "kheap-dump begin instance="));
+    KT_TRUE(ktest_contains(in.dump.text, "\nstopped why=corruption\nstats"));
+    KT_FALSE(ktest_contains(in.dump.text, "\nheap "));
+    KT_EQ(0, in.walked);
+    KT_EQ(0, in.stats.free_blocks);
+    KT_EQ(0, in.stats.largest_free);
+    KT_EQ(1, in.stats.heaps);
+    /* Stopped for good: destroy still gives every page back. */
+    kt_close(&t, env);
+}
+#endif
+
 static const ktest_case cases[] = {
     {"misuse: an interrupt in the unlock window reports its own misuse, the call its own",
      t_irq_reports_its_own},
     {"misuse: a valid call in the unlock window delivers no other call's report",
      t_irq_valid_call_delivers_nothing},
+    {"misuse: a free block linked to itself stops the stats count and the checker names it",
+     t_self_linked_free_block},
+    {"misuse: a forged zero size ends the walk and the dump at that block",
+     t_forged_zero_size_ends_walks},
+#if KHEAP_HARDEN
+    {"misuse: after corruption the dump, walk and stats of a stopped instance read no block",
+     t_stopped_instance_diagnostics},
+#endif
 };
 
 const ktest_group tests_misuse = {cases, sizeof cases / sizeof cases[0]};
