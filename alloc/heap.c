@@ -753,10 +753,12 @@ HOT const char *block_validate(const kheap *h, const void *p, block **out)
     if (next_word & FLAG_PREV_FREE)
         return "double free after a merge, or overflow into the next header";
     if (word & FLAG_PREV_FREE) {
-        /* The previous block's header must be exactly "free, this size". */
+        /* The previous block's header must be exactly "free, this size",
+         * and lie at or above the lowest page ever held: prev_size <= off
+         * puts prev at or above first - PAYLOAD_OFF, that page's start. */
         size_t prev_size = b->prev_size;
         const block *prev = (const block *)(const void *)((const char *)b - prev_size);
-        if ((prev_size & (ALIGN - 1)) != 0 || prev_size - MIN_BLOCK > off + PAYLOAD_OFF - MIN_BLOCK ||
+        if ((prev_size & (ALIGN - 1)) != 0 || prev_size < MIN_BLOCK || prev_size > off ||
             prev->size != (prev_size | FLAG_FREE) || !hdr_ok(h, prev))
             return "underflow into the header (bad previous footer)";
     }

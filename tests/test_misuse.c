@@ -347,6 +347,50 @@ static void t_stopped_instance_diagnostics(const ktest_env *env)
 }
 #endif
 
+/* ------------------------------------------------ validation bounds */
+
+/* A forged "previous block free" whose footer reaches just below the
+ * instance's lowest page, where a fake free header waits: free must report
+ * the footer and change nothing, reading nothing below that page. */
+static void t_footer_below_first_page(const ktest_env *env)
+{
+    kt_heap t;
+    if (!kt_open(&t, env, &STD))
+        return;
+    kheap *h = t.h;
+    void *first = kheap_alloc(h, 32);
+    void *x = kheap_alloc(h, 32);
+    KT_REQUIRE(first != NULL && x != NULL && t.h->stats.heaps == 1);
+    block *xb = block_from_payload(x);
+    char *page0 = (char *)(uintptr_t)(h->first - PAYLOAD_OFF);
+    size_t off = (uintptr_t)x - h->first;
+    /* The old bound let prev_size reach off + PAYLOAD_OFF: a "previous
+     * block" whose size word is the word below page0.  That word is a free
+     * page of the sub-region (the instance's one heap is its top run). */
+    size_t prev_size = off + PAYLOAD_OFF;
+    block *fake = (block *)(void *)((char *)xb - prev_size);
+    KT_PTR_EQ(page0 - W, &fake->size);
+    KT_EQ('F', kheap_region_page_kind(t.sub, (size_t)(page0 - 1 - (char *)t.sub) / t.page_size));
+    size_t word = xb->size, footer = xb->prev_size;
+    hdr_set(h, fake, prev_size | FLAG_FREE);
+    xb->prev_size = prev_size;
+    hdr_set(h, xb, word | FLAG_PREV_FREE);
+    kheap_stats before = kt_stats(h);
+    kheap_free(h, x);
+    KT_EQ(1, t.panic.count);
+    KT_PTR_EQ(x, t.panic.addr);
+    KT_STR_EQ("underflow into the header (bad previous footer)", t.panic.what);
+    kheap_stats after = kt_stats(h);
+    KT_SAME_STATS(&before, &after, 0);
+    hdr_set(h, xb, word);
+    xb->prev_size = footer;
+    KT_CHECK(h);
+    kheap_free(h, x);
+    kheap_free(h, first);
+    KT_EQ(1, t.panic.count);
+    kt_close(&t, env);
+}
+
 static const ktest_case cases[] = {
     {"misuse: an interrupt in the unlock window reports its own misuse, the call its own",
      t_irq_reports_its_own},
@@ -356,6 +400,8 @@ static const ktest_case cases[] = {
      t_self_linked_free_block},
     {"misuse: a forged zero size ends the walk and the dump at that block",
      t_forged_zero_size_ends_walks},
+    {"misuse: a footer reaching below the instance's lowest page is reported",
+     t_footer_below_first_page},
 #if KHEAP_HARDEN
     {"misuse: after corruption the dump, walk and stats of a stopped instance read no block",
      t_stopped_instance_diagnostics},
