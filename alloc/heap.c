@@ -363,14 +363,6 @@ static void released_forget(kheap *h, uintptr_t start, size_t bytes) { (void)h, 
 static bool released_holds(const kheap *h, uintptr_t a) { (void)h, (void)a; return false; }
 #endif
 
-COLD block *heap_map(kheap *h, size_t pages, unsigned flags)
-{
-    void *base = h->config.provider.map(h->config.provider.ctx, pages);
-    if (base == NULL)
-        return NULL;
-    return heap_setup(h, base, pages, sizeof(heap), flags);
-}
-
 COLD void heap_release(kheap *h, heap *hp)
 {
     if (hp->prev != NULL)
@@ -648,24 +640,45 @@ COLD block *heap_add(kheap *h, size_t pages, size_t min_pages)
     return b;
 }
 
-/* A free block of at least `need` bytes from the provider: for a large
- * request a heap of its own (*large set: the caller does not split it),
- * else by growing the newest heap in place, at its top or at its bottom,
- * or from a new heap. */
-COLD block *block_from_provider(kheap *h, size_t need, bool *large)
+/* A heap of its own for one large block of `need` bytes whose payload is
+ * a multiple of `align` (a power of two; ALIGN for a plain request).  The
+ * run is mapped with room to slide the payload up to that multiple; the
+ * whole pages before the page that takes the header and after the block go
+ * straight back, so the heap holds the block and nothing else ever lands
+ * there (its free pages would otherwise pin it).  Returns the block, free
+ * and out of the index, or NULL. */
+COLD block *large_map(kheap *h, size_t need, size_t align)
 {
-    block *b;
-    *large = need >= h->large_threshold;
-    if (*large) {
-        size_t pages = heap_pages_for(h, sizeof(heap), need);
-        return pages == 0 ? NULL : heap_map(h, pages, HEAP_LARGE);
-    }
-    /* Grown or new space is used directly, not searched for: `need` is
-     * enough there, without the search's rounding up to a class. */
+    size_t ps = h->page_size, off0 = first_payload_offset(sizeof(heap));
+    size_t slide = align > ALIGN ? align - ALIGN : 0;
+    if (need >= MAX_BLOCK || slide >= MAX_BLOCK || off0 + slide >= MAX_BLOCK - need)
+        return NULL;
+    size_t run = pages_for(h, off0 + slide + need);
+    char *base = h->config.provider.map(h->config.provider.ctx, run);
+    if (base == NULL)
+        return NULL;
+    uintptr_t payload = align_up((uintptr_t)base + off0, align);
+    char *hp = (char *)((payload - off0) & ~(uintptr_t)(ps - 1));
+    size_t lead = (size_t)(hp - base) >> h->page_shift;
+    size_t pages = pages_for(h, (size_t)(payload - (uintptr_t)hp) + need);
+    if (lead != 0)
+        h->config.provider.unmap(h->config.provider.ctx, base, lead);
+    if (run - lead > pages)
+        h->config.provider.unmap(h->config.provider.ctx, hp + pages * ps, run - lead - pages);
+    return heap_setup(h, hp, pages, (size_t)(payload - (uintptr_t)hp) - HDR, HEAP_LARGE);
+}
+
+/* A free block of at least `need` bytes (need below the large threshold)
+ * from the provider, by growing the newest heap in place, at its top or at
+ * its bottom, or from a new heap.  Grown or new space is used directly, not
+ * searched for: `need` is enough there, without the search's rounding up
+ * to a class. */
+COLD block *normal_from_provider(kheap *h, size_t need)
+{
     if (h->top != NULL) {
         block *s = heap_sentinel(h->top, h->page_size);
         size_t tail = block_prev_is_free(s) ? s->prev_size : 0;
-        b = heap_grow(h, h->top, need > tail ? need - tail : 0);
+        block *b = heap_grow(h, h->top, need > tail ? need - tail : 0);
         if (b != NULL)
             return b;
     }
@@ -675,23 +688,13 @@ COLD block *block_from_provider(kheap *h, size_t need, bool *large)
     return heap_add(h, min_pages < h->heap_pages ? h->heap_pages : min_pages, min_pages);
 }
 
-/* A free block of at least `need` bytes, out of the index: from the index
- * or the dv, else from the provider (*large: a heap of its own, not to be
- * split). */
-static block *block_find(kheap *h, size_t need, bool *large)
-{
-    *large = false;
-    block *b = block_take(h, need);
-    if (b != NULL || stopped(h))
-        return b;
-    return block_from_provider(h, need, large);
-}
-
-/* alloc's way to the provider, out of line so the index path stays lean. */
+/* alloc's way to the provider, out of line so the index path stays lean:
+ * a large request gets a heap of its own (the block is not split), any
+ * other grows or adds a normal heap. */
 COLD void *alloc_from_provider(kheap *h, size_t need, size_t request)
 {
-    bool large;
-    block *b = block_from_provider(h, need, &large);
+    bool large = need >= h->large_threshold;
+    block *b = large ? large_map(h, need, ALIGN) : normal_from_provider(h, need);
     if (b == NULL)
         return NULL;
     block_use(h, b, need, !large);
@@ -889,6 +892,55 @@ static bool block_resize_in_place(kheap *h, block *b, size_t need)
     return true;
 }
 
+/* The large heap whose one block is b (in use), or NULL: found through
+ * b's next header, the sentinel, never through the bytes before b. */
+static heap *large_heap_of(const block *b)
+{
+    const block *next = block_next(b);
+    if (!block_is_sentinel(next))
+        return NULL;
+    heap *hp = heap_of_sentinel(next);
+    return (hp->flags & HEAP_LARGE) && hp->first == b ? hp : NULL;
+}
+
+/* Resizes b, the one block of large heap hp, in place to hold `need`
+ * bytes: the whole pages past it go back, or the provider grows the run,
+ * so the heap stays exactly the block's.  False, nothing changed, when the
+ * run cannot grow. */
+static bool large_resize(kheap *h, heap *hp, block *b, size_t need)
+{
+    size_t ps = h->page_size, start = (size_t)((char *)block_payload(b) - (char *)hp);
+    if (need >= MAX_BLOCK - start)
+        return false;
+    size_t pages = pages_for(h, start + need), had = hp->pages;
+    char *end = heap_end(hp, ps);
+    if (pages > had) {
+        if (h->config.provider.grow == NULL ||
+            !h->config.provider.grow(h->config.provider.ctx, end, pages - had))
+            return false;
+        note_pages(h, end, pages - had);
+        released_forget(h, (uintptr_t)end, (pages - had) * ps);
+    } else if (pages == had) {
+        return true;
+    }
+    size_t old = block_size(b);
+    hp->pages = pages;
+    block *s = heap_sentinel(hp, ps);
+    hdr_set(h, s, (pages * ps) | FLAG_SENTINEL);
+    size_t size = (size_t)((char *)s - (char *)b);
+    block_set_size(h, b, size);
+    h->block_bytes += size - old;
+    h->use.in_use_bytes += size - old;
+    if (h->use.in_use_bytes > h->use.peak_in_use_bytes)
+        h->use.peak_in_use_bytes = h->use.in_use_bytes;
+    if (pages < had) {
+        h->stats.pages -= had - pages;
+        released_note(h, (uintptr_t)heap_end(hp, ps), (had - pages) * ps);
+        h->config.provider.unmap(h->config.provider.ctx, heap_end(hp, ps), had - pages);
+    }
+    return true;
+}
+
 /* ------------------------------------------------------------ interface */
 
 static bool config_valid(const kheap_config *c)
@@ -1034,7 +1086,9 @@ void *kheap_realloc(kheap *h, void *p, size_t size)
     } else if (bad == NULL && !canary_reported(h, b)) {
         size_t need = request_block_size(size);
         size_t had = block_request(h, b);
-        if (need != 0 && block_resize_in_place(h, b, need)) {
+        heap *large = large_heap_of(b);
+        if (need != 0 && (large != NULL ? large_resize(h, large, b, need)
+                                        : block_resize_in_place(h, b, need))) {
             canary_set(h, b, size);
             result = p;
         } else if (need != 0 && (result = alloc_locked_call(h, size)) != NULL) {
@@ -1063,13 +1117,23 @@ void *kheap_aligned_alloc(kheap *h, size_t align, size_t size)
         return kheap_alloc(h, size);
     uintptr_t saved = kheap_lock(h);
     size_t need = request_block_size(size);
-    /* Room to slide the payload up to an aligned address while leaving a
-     * gap that is either nothing or a block of its own. */
+    /* A large request gets a heap of its own with the payload aligned in
+     * it.  Any other takes a block with room to slide the payload up to an
+     * aligned address while leaving a gap that is either nothing or a block
+     * of its own, in a normal heap, where the gap and the rest serve other
+     * requests. */
     size_t total = need + align + MIN_BLOCK;
-    bool large;
+    bool large = need >= h->large_threshold;
     block *b = NULL;
-    if (need != 0 && align < MAX_BLOCK && total > need && total < MAX_BLOCK && !stopped(h))
-        b = block_find(h, total, &large);
+    if (need != 0 && align < MAX_BLOCK && total > need && total < MAX_BLOCK && !stopped(h)) {
+        if (large) {
+            b = large_map(h, need, align);
+        } else {
+            b = block_take(h, total);
+            if (b == NULL && !stopped(h))
+                b = normal_from_provider(h, total);
+        }
+    }
     if (b == NULL || stopped(h)) {
         h->stats.failed++;
         leave(h, saved);
