@@ -47,6 +47,14 @@ $(HOST_DIR)/ktest-m32: $(HOST_SRC) $(ALLOC_HDR) $(SUITE_HDR) | deps-host
 	@echo "  CC      $@"
 	$(Q)$(CC) $(HOST_CFLAGS) -m32 -O2 $(HOST_SRC) -o $@
 
+# The Cortex-M geometry on the host: 4-byte words and 8-byte alignment
+# (i386's max_align_t is 16), so layout bugs of the boards show without QEMU.
+CM_GEOMETRY := -m32 -DKHEAP_ALIGN=8
+$(HOST_DIR)/ktest-m32-cm: $(HOST_SRC) $(ALLOC_HDR) $(SUITE_HDR) | deps-host
+	@mkdir -p $(@D)
+	@echo "  CC      $@ (Cortex-M geometry: $(CM_GEOMETRY))"
+	$(Q)$(CC) $(HOST_CFLAGS) $(CM_GEOMETRY) -O2 $(HOST_SRC) -o $@
+
 # Every stage of `make test` leaves its output in $(RESULTS); test-summary
 # sums their "N passed, M failed" lines into the one line that ends the run.
 RESULTS := $(BUILD)/results
@@ -62,18 +70,21 @@ $(HOST_DIR)/ktest-full: $(HOST_SRC) $(ALLOC_HDR) $(SUITE_HDR) | deps-host
 
 $(HOST_DIR)/ktest-full-m32: $(HOST_SRC) $(ALLOC_HDR) $(SUITE_HDR) | deps-host
 	@mkdir -p $(@D)
-	@echo "  CC      $@ (KHEAP_HARDEN=1, -m32)"
-	$(Q)$(CC) $(HOST_CFLAGS) -m32 -O2 -DKHEAP_HARDEN=1 $(HOST_SRC) -o $@
+	@echo "  CC      $@ (KHEAP_HARDEN=1, Cortex-M geometry: $(CM_GEOMETRY))"
+	$(Q)$(CC) $(HOST_CFLAGS) $(CM_GEOMETRY) -O2 -DKHEAP_HARDEN=1 $(HOST_SRC) -o $@
 
-test-host: $(HOST_DIR)/ktest-asan $(HOST_DIR)/ktest-m32 $(HOST_DIR)/ktest-full $(HOST_DIR)/ktest-full-m32
+test-host: $(HOST_DIR)/ktest-asan $(HOST_DIR)/ktest-m32 $(HOST_DIR)/ktest-m32-cm $(HOST_DIR)/ktest-full \
+           $(HOST_DIR)/ktest-full-m32
 	@mkdir -p $(RESULTS)
 	@echo "== host suite, 64-bit, ASan+UBSan"
 	$(Q)$(HOST_DIR)/ktest-asan $(call SHOW_AND_LOG,host-asan)
 	@echo "== host suite, 32-bit (-m32)"
 	$(Q)sh tests/run32.sh $(HOST_DIR)/ktest-m32 $(call SHOW_AND_LOG,host-m32)
+	@echo "== host suite, Cortex-M geometry ($(CM_GEOMETRY))"
+	$(Q)sh tests/run32.sh $(HOST_DIR)/ktest-m32-cm $(call SHOW_AND_LOG,host-m32-cm)
 	@echo "== host suite, full misuse tier (KHEAP_HARDEN=1), ASan+UBSan"
 	$(Q)$(HOST_DIR)/ktest-full $(call SHOW_AND_LOG,host-full)
-	@echo "== host suite, full misuse tier, 32-bit"
+	@echo "== host suite, full misuse tier, Cortex-M geometry ($(CM_GEOMETRY))"
 	$(Q)sh tests/run32.sh $(HOST_DIR)/ktest-full-m32 $(call SHOW_AND_LOG,host-full-m32)
 
 # ---------------------------------------------------------------- freestanding

@@ -19,6 +19,9 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "kheap_dropin.h"
@@ -130,6 +133,21 @@ static void fork_child(void)
     pthread_mutex_unlock(&heap_mutex);
 }
 
+/* The full tier's key, from the kernel's entropy: getrandom, or where it
+ * cannot answer (no such call, no entropy yet) the 16 random bytes the
+ * kernel gives every process at exec (AT_RANDOM).  The instance's address,
+ * kheap's own fallback, is what an attacker learns first. */
+static uintptr_t entropy_secret(void)
+{
+    uintptr_t secret = 0;
+    if (getrandom(&secret, sizeof secret, GRND_NONBLOCK) != (ssize_t)sizeof secret) {
+        const void *at_random = (const void *)getauxval(AT_RANDOM);
+        if (at_random != NULL)
+            memcpy(&secret, at_random, sizeof secret);
+    }
+    return secret;
+}
+
 static kheap *heap_create(void)
 {
     pthread_mutex_lock(&init_mutex);
@@ -144,6 +162,7 @@ static kheap *heap_create(void)
             .unlock = glue_unlock,
             .lock_ctx = &heap_mutex,
             .panic = glue_panic,
+            .secret = entropy_secret(),
         };
         config.heap_pages = KHEAP_DROPIN_HEAP_BYTES / config.provider.page_size;
         if (config.heap_pages == 0)
