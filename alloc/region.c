@@ -29,8 +29,9 @@
  *
  * A provider's ctx is the region's address plus its client id: the region
  * is aligned to its page size, at least 64, so the low six bits are free and
- * both come back with a mask.  The header's `clients` word has bit id set
- * while that client is live.
+ * both come back with a mask.  The header's two `clients` words have bit
+ * id set while that client is live (32-bit words: no 64-bit shift, which
+ * Cortex-M0 would take from libgcc).
  *
  * The bitmap is what map() searches: it looks at each word from the top
  * down once, with a bit scan and a few shifts (see find_top_run); marking
@@ -85,7 +86,7 @@ struct kheap_region {
             size_t pages;         /* pages in [start, end), meta included */
             uintptr_t brk;        /* current break, the break's start <= brk <= the end */
             size_t floor;         /* first page the break does not touch */
-            uint64_t clients;     /* bit i set: client i is live (bit 0 never) */
+            uint32_t clients[2];  /* bit i set: client i is live (bit 0 never) */
             uintptr_t (*lock)(void *ctx);
             void (*unlock)(void *ctx, uintptr_t saved);
             void *lock_ctx;
@@ -102,7 +103,7 @@ _Static_assert(REGION_HEADER_BYTES <= REGION_MIN_PAGE,
                "the header must fit the smallest page");
 _Static_assert(KHEAP_REGION_CLIENTS == CLIENT_MASK,
                "client ids are what a ctx's low bits can carry");
-_Static_assert(KHEAP_REGION_CLIENTS < 64, "the clients word has a bit per id");
+_Static_assert(KHEAP_REGION_CLIENTS < 64, "the clients words have a bit per id");
 
 /* ---------------------------------------------------------------- bits */
 
@@ -140,7 +141,7 @@ static unsigned client_of(const void *ctx)
 /* Under the lock: id names a live client of r. */
 static bool client_live(const kheap_region *r, unsigned id)
 {
-    return id != NO_CLIENT && ((r->clients >> id) & 1u) != 0;
+    return id != NO_CLIENT && ((r->clients[id >> 5] >> (id & 31u)) & 1u) != 0;
 }
 
 static uintptr_t region_lock(const kheap_region *r)
@@ -390,12 +391,12 @@ kheap_provider kheap_region_provider(kheap_region *r)
         return p;
     uintptr_t saved = region_lock(r);
     /* The lowest free id: bit 0 stands for NO_CLIENT and is never free. */
-    uint64_t free_ids = ~(r->clients | 1u);
-    unsigned id = (uint32_t)free_ids != 0 ? ffs32((uint32_t)free_ids)
-                : (uint32_t)(free_ids >> 32) != 0 ? 32u + ffs32((uint32_t)(free_ids >> 32))
+    uint32_t free_lo = ~(r->clients[0] | 1u), free_hi = ~r->clients[1];
+    unsigned id = free_lo != 0 ? ffs32(free_lo)
+                : free_hi != 0 ? 32u + ffs32(free_hi)
                 : KHEAP_REGION_CLIENTS + 1;
     if (id <= KHEAP_REGION_CLIENTS) {
-        r->clients |= (uint64_t)1 << id;
+        r->clients[id >> 5] |= 1u << (id & 31u);
         p.ctx = (void *)((uintptr_t)r + id);
         p.page_size = (size_t)1 << r->shift;
         p.map = region_map;
@@ -421,7 +422,7 @@ bool kheap_region_provider_release(const kheap_provider *p)
     for (size_t i = 0; done && i < r->pages; i++)
         done = r->owner[i] != id;
     if (done)
-        r->clients &= ~((uint64_t)1 << id);
+        r->clients[id >> 5] &= ~(1u << (id & 31u));
     region_unlock(r, saved);
     return done;
 }
@@ -477,7 +478,7 @@ kheap_region *kheap_region_init(void *start, void *end, size_t page_size)
     r->pages = pages;
     r->brk = page_addr(r, meta);
     r->floor = meta;
-    r->clients = 0;
+    r->clients[0] = r->clients[1] = 0;
     r->lock = NULL;
     r->unlock = NULL;
     r->lock_ctx = NULL;
@@ -527,7 +528,7 @@ void *kheap_region_sbrk(kheap_region *r, intptr_t incr)
 
 /* ---------------------------------------------------------------- usage */
 
-static size_t popcount64(uint64_t v)
+static size_t popcount32(uint32_t v)
 {
     size_t n = 0;
     for (; v != 0; v &= v - 1)
@@ -562,7 +563,7 @@ void kheap_region_usage_get(const kheap_region *r, kheap_region_usage *usage)
     usage->pages_brk = floor - meta;
     usage->pages_free = r->pages - floor - mapped;
     usage->largest_free_run = best;
-    usage->clients = popcount64(r->clients);
+    usage->clients = popcount32(r->clients[0]) + popcount32(r->clients[1]);
     region_unlock(r, saved);
 }
 
