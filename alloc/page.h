@@ -13,7 +13,8 @@
 #include <stddef.h>
 
 typedef struct kheap_provider {
-    /* Passed back to every call; the provider's own state. */
+    /* Passed back to every call; the provider's own state, standing for one
+     * client (one instance) of whatever the provider serves. */
     void *ctx;
     /* Bytes per page: a power of two, at least 64. */
     size_t page_size;
@@ -33,6 +34,18 @@ typedef struct kheap_provider {
      * that maps top down (the region shim, Linux's mmap) makes the common
      * case; without it such runs stay heaps of their own. */
     bool unmap_spans_runs;
+    /* Optional (NULL: the provider cannot tell).  Returns true iff the page
+     * holding `addr` is held now by the client `ctx` stands for: handed out
+     * through this provider by map() or grow() and not given back.  Any
+     * address may be asked, inside a run or not, mapped or not; nothing is
+     * read at `addr`.  Constant time and cheap, with no lock and no system
+     * call: kheap asks it on every free before it reads a block's header, so
+     * a pointer into pages that went back (or went to another client of the
+     * same memory) is reported instead of followed.  The answer is exact for
+     * as long as the client's own map/unmap/grow calls do not run beside it
+     * (kheap makes them all under its instance lock); calls by other clients
+     * may run concurrently and never change it. */
+    bool (*owns)(void *ctx, const void *addr);
 } kheap_provider;
 
 #endif

@@ -66,11 +66,15 @@ static bool pages_all_back(const kheap_region *region)
 
 static size_t run_suite(kheap_region *region)
 {
+    const kheap_provider client = kheap_region_provider(region);
     const ktest_env env = {
         .region = region,
+        .region_provider = &client,
         .stress_ops = BOARD_STRESS_OPS,
         .write = console_write,
         .os_provider = NULL,
+        .guard_provider = NULL,
+        .read_faults = NULL,
         .name = BOARD_NAME,
     };
     return ktest_run_filtered(&env, ktest_suite, ktest_suite_count, NULL);

@@ -101,3 +101,13 @@ test-reports-tsan: $(REPORTS_TSAN)
 	@mkdir -p $(RESULTS)
 	$(Q)TSAN_OPTIONS="halt_on_error=1 exitcode=66" $(REPORTS_TSAN) $(call SHOW_AND_LOG,reports-tsan)
 DROPIN_TESTS += test-reports-tsan
+
+# The region shim's threading contract: two clients on one region from four
+# threads with pthread-mutex region lock hooks, under ThreadSanitizer; and
+# the same without the hooks, where TSan must report the race.  7 cases.
+.PHONY: test-region-tsan
+test-region-tsan: | deps-host
+	@echo "== region shim: 2 clients x 4 threads under ThreadSanitizer"
+	@mkdir -p $(RESULTS)
+	$(Q)sh tests/region_tsan.sh $(HOST_DIR)/region-tsan 20000 $(call SHOW_AND_LOG,region-tsan)
+DROPIN_TESTS += test-region-tsan

@@ -11,6 +11,8 @@
 
 #define HOST_REGION_BYTES ((size_t)64 << 20)
 #define HOST_PAGE_SIZE 4096u
+/* Address space the guard provider reserves (PROT_NONE until mapped). */
+#define HOST_GUARD_BYTES ((size_t)256 << 20)
 
 static void write_stdout(const char *text, size_t len)
 {
@@ -30,18 +32,29 @@ int main(int argc, char **argv)
         fputs("kheap_region_init failed\n", stderr);
         return 2;
     }
+    const kheap_provider client = kheap_region_provider(region);
     host_provider_state os_state = {0};
     kheap_provider os = host_provider(&os_state, 0);
+    guard_provider_state guard_state = {0};
+    kheap_provider guard = guard_provider(&guard_state, HOST_GUARD_BYTES);
+    if (guard.page_size == 0) {
+        fputs("guard_provider: cannot reserve the range\n", stderr);
+        return 2;
+    }
     ktest_env env = {
         .region = region,
+        .region_provider = &client,
         .stress_ops = 1000000,
         .write = write_stdout,
         .os_provider = &os,
+        .guard_provider = &guard,
+        .read_faults = host_read_faults,
         .name = "host",
     };
     const char *filter = argc > 1 ? argv[1] : NULL;
     size_t failed = ktest_run_filtered(&env, ktest_suite, ktest_suite_count, filter);
     fflush(stdout);
+    guard_provider_close(&guard_state);
     munmap(mem, HOST_REGION_BYTES);
     return failed == 0 ? 0 : 1;
 }

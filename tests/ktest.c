@@ -198,7 +198,7 @@ static size_t env_pages_for(const ktest_env *env, size_t bytes)
 
 kheap_region *ktest_subregion(const ktest_env *env, size_t bytes, size_t page_size)
 {
-    kheap_provider p = kheap_region_provider(env->region);
+    kheap_provider p = *env->region_provider;
     if (page_size > p.page_size)
         return NULL;
     size_t pages = env_pages_for(env, bytes);
@@ -213,6 +213,6 @@ kheap_region *ktest_subregion(const ktest_env *env, size_t bytes, size_t page_si
 
 void ktest_subregion_release(const ktest_env *env, kheap_region *sub, size_t bytes)
 {
-    kheap_provider p = kheap_region_provider(env->region);
+    kheap_provider p = *env->region_provider;
     p.unmap(p.ctx, sub, env_pages_for(env, bytes));
 }

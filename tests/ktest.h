@@ -22,12 +22,23 @@ typedef struct ktest_env {
      * heap region).  A test that needs a region of its own maps a run from
      * it and lays a sub-region over that; all of it goes back at the end. */
     kheap_region *region;
+    /* The one client of env->region (kheap_region_provider(region), made
+     * once by the runner) through which tests map and give back runs of
+     * their own: the region refuses an unmap through any other client. */
+    const kheap_provider *region_provider;
     /* Stress operation counts; the host uses 1,000,000, targets less. */
     unsigned long stress_ops;
     /* Writes len bytes of text. */
     void (*write)(const char *text, size_t len);
     /* A provider over real mmap on the host; NULL on target. */
     const kheap_provider *os_provider;
+    /* Host only (NULL on target): a provider whose pages fault on any
+     * access once they are unmapped (tests/host_provider.h, guard_provider),
+     * so a use-after-unmap kills the suite instead of passing unseen. */
+    const kheap_provider *guard_provider;
+    /* Host only (NULL on target): true iff reading the byte at addr would
+     * fault, asked without faulting. */
+    bool (*read_faults)(const void *addr);
     /* Short name for the banner ("host", a board name). */
     const char *name;
 } ktest_env;

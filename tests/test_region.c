@@ -5,8 +5,14 @@
  * Every case works in a 4 KiB sub-region of env->region (16 pages of 256,
  * 32 of 128 or 64 of 64 bytes), so it fits the smallest board.  Page indices
  * below count from the sub-region's start, where its header sits.  Meta
- * pages are ceil((64 + 4 * ceil(pages / 32)) / page_size) on every target:
- * 2 for 64 x 64 B, 1 for 32 x 128 B and 16 x 256 B.
+ * pages are ceil((64 + 36 * ceil(pages / 32)) / page_size) on every target
+ * (a 64-byte header, then an owner byte and a bit per page): 3 for
+ * 64 x 64 B, 1 for 32 x 128 B and 16 x 256 B.
+ *
+ * A region tells its clients apart (each kheap_region_provider() call is
+ * one), so the map/unmap/grow helpers go through one client per region
+ * layout, made by sub_open (or use_region after a test lays a region out
+ * again); the client cases make others of their own.
  *
  * Freestanding like every test body: no libc.
  */
@@ -14,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../alloc/kheap.h"
 #include "../alloc/region.h"
 #include "host_provider.h"
 #include "ktest.h"
@@ -65,12 +72,23 @@ static kheap_region_usage usage_of(const kheap_region *r)
     return u;
 }
 
+/* The helpers' client and the region it is a client of. */
+static kheap_provider helper_client;
+
+/* Makes the helpers' client for a region just laid out. */
+static void use_region(kheap_region *r)
+{
+    helper_client = kheap_region_provider(r);
+}
+
 /* A fresh SUB_BYTES sub-region with the given page size, or NULL (failure
  * recorded, nothing held) when env->region cannot give one of exactly that
  * size, aligned for page_size. */
 static kheap_region *sub_open(const ktest_env *env, size_t page_size)
 {
     kheap_region *r = ktest_subregion(env, SUB_BYTES, page_size);
+    if (r != NULL)
+        use_region(r);
     if (r == NULL) {
         ktest_fail_msg(__FILE__, __LINE__, "ktest_subregion", "a 4 KiB sub-region", "NULL");
         return NULL;
@@ -102,22 +120,28 @@ static char *page(const kheap_region *r, size_t page_size, size_t i)
     return (char *)(uintptr_t)r + i * page_size;
 }
 
+/* Through the helpers' client, which must be r's. */
 static void *map(kheap_region *r, size_t pages)
 {
-    kheap_provider p = kheap_region_provider(r);
-    return p.map(p.ctx, pages);
+    (void)r;
+    return helper_client.map(helper_client.ctx, pages);
 }
 
 static void unmap(kheap_region *r, void *addr, size_t pages)
 {
-    kheap_provider p = kheap_region_provider(r);
-    p.unmap(p.ctx, addr, pages);
+    (void)r;
+    helper_client.unmap(helper_client.ctx, addr, pages);
 }
 
 static bool grow(kheap_region *r, void *end, size_t pages)
 {
-    kheap_provider p = kheap_region_provider(r);
-    return p.grow(p.ctx, end, pages);
+    (void)r;
+    return helper_client.grow(helper_client.ctx, end, pages);
+}
+
+static bool owns(const kheap_provider *p, const void *addr)
+{
+    return p->owns(p->ctx, addr);
 }
 
 /* ---------------------------------------------------------------- init */
@@ -157,6 +181,7 @@ static void region_init_rejects(const ktest_env *env)
     ktest_fill(m + 192, SUB_BYTES - 192, 13);
     kheap_region *r = kheap_region_init(m, m + 192, 64);
     KT_PTR_EQ(m, r);
+    use_region(r);
     kheap_region_usage u = usage_of(r);
     KT_EQ(64, u.page_size);
     KT_EQ(3, u.pages_total);
@@ -173,6 +198,7 @@ static void region_init_rejects(const ktest_env *env)
     /* Give the run back as the sub-region it was laid out as. */
     sub = kheap_region_init(m, m + SUB_BYTES, 64);
     KT_REQUIRE(sub != NULL);
+    use_region(sub);
     SUB_CLOSE(env, sub);
 }
 
@@ -186,15 +212,17 @@ static void region_init_rounds_inward(const ktest_env *env)
 
     kheap_region *r = kheap_region_init(m + 1, m + SUB_BYTES - 1, 64);
     KT_PTR_EQ(m + 64, r);
+    use_region(r);
     kheap_region_usage u = usage_of(r);
     KT_EQ(64, u.page_size);
     KT_EQ(62, u.pages_total);   /* [m + 64, m + 4032) */
-    KT_EQ(2, u.pages_meta);
+    KT_EQ(3, u.pages_meta);     /* 64 + 2 * 36 bytes */
     KT_EQ(0, u.pages_mapped);
     KT_EQ(0, u.pages_brk);
-    KT_EQ(60, u.pages_free);
-    KT_EQ(60, u.largest_free_run);
-    KT_PTR_EQ(m + 64 + 2 * 64, kheap_region_sbrk(r, 0));
+    KT_EQ(59, u.pages_free);
+    KT_EQ(59, u.largest_free_run);
+    KT_EQ(1, u.clients);
+    KT_PTR_EQ(m + 64 + 3 * 64, kheap_region_sbrk(r, 0));
     /* The top run ends at the rounded end, not the given one. */
     void *top = map(r, 1);
     KT_PTR_EQ(m + SUB_BYTES - 128, top);
@@ -202,17 +230,18 @@ static void region_init_rounds_inward(const ktest_env *env)
     KT_TRUE(ktest_verify(m, 64, 12));
     KT_TRUE(ktest_verify(m + SUB_BYTES - 64, 64, 13));
     unmap(r, top, 1);
-    KT_USAGE(r, 0, 0, 60);
+    KT_USAGE(r, 0, 0, 59);
 
     sub = kheap_region_init(m, m + SUB_BYTES, 64);
     KT_REQUIRE(sub != NULL);
+    use_region(sub);
     SUB_CLOSE(env, sub);
 }
 
 static void region_meta_pages(const ktest_env *env)
 {
     static const struct { size_t page_size, pages, meta; } cases[] = {
-        { 64, 64, 2 },    /* 64 header + 8 bitmap bytes > 64 */
+        { 64, 64, 3 },    /* 64 header + 2 * (32 owner + 4 bitmap) bytes > 128 */
         { 128, 32, 1 },
         { 256, 16, 1 },
     };
@@ -227,26 +256,29 @@ static void region_meta_pages(const ktest_env *env)
         KT_EQ(cases[i].pages - cases[i].meta, u.largest_free_run);
         KT_PTR_EQ(page(r, cases[i].page_size, cases[i].meta), kheap_region_sbrk(r, 0));
         kheap_provider p = kheap_region_provider(r);
-        KT_PTR_EQ(r, p.ctx);
+        KT_TRUE(p.ctx != NULL && p.ctx != helper_client.ctx);
         KT_EQ(cases[i].page_size, p.page_size);
-        KT_TRUE(p.map != NULL && p.unmap != NULL && p.grow != NULL);
+        KT_TRUE(p.map != NULL && p.unmap != NULL && p.grow != NULL && p.owns != NULL);
+        KT_TRUE(p.unmap_spans_runs);
+        KT_EQ(2, usage_of(r).clients);
         SUB_CLOSE(env, r);
     }
 
-    /* The bitmap's share: 576 pages of 64 need 18 words, 64 + 72 bytes, 3
-     * pages.  36 KiB is more than the smallest boards have, so only where
-     * env->region has room. */
+    /* The owner bytes' and the bitmap's share: 576 pages of 64 need 18
+     * groups, 64 + 18 * 36 = 712 bytes, 12 pages.  36 KiB is more than the
+     * smallest boards have, so only where env->region has room. */
     kheap_region_usage env_u = usage_of(env->region);
     size_t big = 576 * 64;
     if (env_u.largest_free_run * env_u.page_size < big)
         return;
     kheap_region *r = ktest_subregion(env, big, 64);
     KT_REQUIRE(r != NULL);
+    use_region(r);
     kheap_region_usage u = usage_of(r);
     KT_EQ(576, u.pages_total);
-    KT_EQ(3, u.pages_meta);
-    KT_PTR_EQ(page(r, 64, 3), kheap_region_sbrk(r, 0));
-    KT_EQ(573, u.largest_free_run);
+    KT_EQ(12, u.pages_meta);
+    KT_PTR_EQ(page(r, 64, 12), kheap_region_sbrk(r, 0));
+    KT_EQ(564, u.largest_free_run);
     void *top = map(r, 1);
     KT_PTR_EQ(page(r, 64, 575), top);
     unmap(r, top, 1);
@@ -334,33 +366,33 @@ static void region_map_word_edges(const ktest_env *env)
     const size_t ps = 64;
     kheap_region *r = sub_open(env, ps);
     KT_REQUIRE(r != NULL);
-    KT_EQ(2, usage_of(r).pages_meta);
+    KT_EQ(3, usage_of(r).pages_meta);
 
     void *a = map(r, 32);                       /* exactly the top word */
     KT_PTR_EQ(page(r, ps, 32), a);
-    void *b = map(r, 30);                       /* the rest of word 0 */
-    KT_PTR_EQ(page(r, ps, 2), b);
-    KT_USAGE(r, 62, 0, 0);
+    void *b = map(r, 29);                       /* the rest of word 0 */
+    KT_PTR_EQ(page(r, ps, 3), b);
+    KT_USAGE(r, 61, 0, 0);
     unmap(r, a, 32);
-    unmap(r, b, 30);
+    unmap(r, b, 29);
 
     a = map(r, 33);                             /* one page over the edge */
     KT_PTR_EQ(page(r, ps, 31), a);
-    b = map(r, 29);
-    KT_PTR_EQ(page(r, ps, 2), b);
-    KT_USAGE(r, 62, 0, 0);
+    b = map(r, 28);
+    KT_PTR_EQ(page(r, ps, 3), b);
+    KT_USAGE(r, 61, 0, 0);
 
     /* Holes in partly used words. */
     unmap(r, page(r, ps, 40), 1);
     unmap(r, page(r, ps, 20), 12);              /* pages 20..31 */
-    KT_USAGE(r, 49, 0, 12);
+    KT_USAGE(r, 48, 0, 12);
     KT_NULL(map(r, 13));
     KT_PTR_EQ(page(r, ps, 40), map(r, 1));
     KT_PTR_EQ(page(r, ps, 24), map(r, 8));
     KT_PTR_EQ(page(r, ps, 20), map(r, 4));
-    KT_USAGE(r, 62, 0, 0);
+    KT_USAGE(r, 61, 0, 0);
 
-    unmap(r, page(r, ps, 2), 62);
+    unmap(r, page(r, ps, 3), 61);
     SUB_CLOSE(env, r);
 }
 
@@ -681,7 +713,7 @@ static void region_map_above_break(const ktest_env *env)
  * every address and every usage field must match it. */
 #define MODEL_PS 64u
 #define MODEL_PAGES 64u
-#define MODEL_META 2u
+#define MODEL_META 3u
 
 typedef struct model {
     bool mapped[MODEL_PAGES];
@@ -812,6 +844,12 @@ static void region_os_provider(const ktest_env *env)
     char *x = p.map(p.ctx, 3);
     KT_REQUIRE(x != NULL);
     KT_ALIGNED(x, ps);
+    KT_TRUE(p.owns != NULL);
+    KT_TRUE(owns(&p, x) && owns(&p, x + 2 * ps + ps - 1));
+    KT_FALSE(owns(&p, x + 3 * ps));
+    KT_FALSE(owns(&p, x - 1));
+    KT_FALSE(owns(&p, &before));
+    KT_FALSE(owns(&p, NULL));
     KT_EQ(before.os.maps + 1, st->os.maps);
     KT_EQ(before.os.pages_mapped + 3, st->os.pages_mapped);
     ktest_fill(x, 3 * ps, 41);
@@ -819,8 +857,16 @@ static void region_os_provider(const ktest_env *env)
     p.unmap(p.ctx, x + 2 * ps, 1);
     KT_EQ(before.os.unmaps + 1, st->os.unmaps);
     KT_EQ(before.os.pages_mapped + 2, st->os.pages_mapped);
+    KT_FALSE(owns(&p, x + 2 * ps));
+    KT_TRUE(owns(&p, x + 2 * ps - 1));
+    /* Not all held: refused whole, the held page stays mapped. */
+    p.unmap(p.ctx, x + ps, 2);
+    KT_EQ(before.os.refused + 1, st->os.refused);
+    KT_EQ(before.os.unmaps + 1, st->os.unmaps);
+    KT_TRUE(owns(&p, x + ps));
     KT_TRUE(p.grow(p.ctx, x + 2 * ps, 1));
     KT_EQ(before.os.pages_mapped + 3, st->os.pages_mapped);
+    KT_TRUE(owns(&p, x + 2 * ps));
     KT_TRUE(ktest_verify(x, 2 * ps, 41));
     KT_TRUE(ktest_all_bytes(x + 2 * ps, ps, 0));
 
@@ -836,6 +882,11 @@ static void region_os_provider(const ktest_env *env)
     p.unmap(p.ctx, x, 3);
     KT_EQ(before.os.unmaps + 2, st->os.unmaps);
     KT_EQ(before.os.pages_mapped, st->os.pages_mapped);
+    KT_FALSE(owns(&p, x) || owns(&p, x + ps) || owns(&p, x + 2 * ps));
+    /* A second unmap of the same pages is refused, not passed to munmap. */
+    p.unmap(p.ctx, x, 3);
+    KT_EQ(before.os.refused + 2, st->os.refused);
+    KT_EQ(before.os.unmaps + 2, st->os.unmaps);
 }
 
 /* ---------------------------------------------------------------- page kinds */
@@ -867,6 +918,345 @@ static void region_page_kinds(const ktest_env *env)
     SUB_CLOSE(env, r);
 }
 
+
+/* ---------------------------------------------------------------- clients */
+
+/* Two clients of one region: each owns its own pages only, and neither can
+ * give back or grow into the other's. */
+static void region_clients_own(const ktest_env *env)
+{
+    const size_t ps = 128;
+    kheap_region *r = sub_open(env, ps);
+    KT_REQUIRE(r != NULL);
+    kheap_provider x = kheap_region_provider(r), y = kheap_region_provider(r);
+    KT_REQUIRE(x.owns != NULL && y.owns != NULL);
+    KT_TRUE(x.ctx != y.ctx && x.ctx != helper_client.ctx);
+    KT_EQ(3, usage_of(r).clients);
+
+    char *a = x.map(x.ctx, 2);                  /* pages 30, 31 */
+    char *b = y.map(y.ctx, 1);                  /* page 29 */
+    KT_PTR_EQ(page(r, ps, 30), a);
+    KT_PTR_EQ(page(r, ps, 29), b);
+    KT_REQUIRE(a != NULL && b != NULL);
+    KT_TRUE(owns(&x, a) && owns(&x, a + ps) && owns(&x, a + 2 * ps - 1));
+    KT_FALSE(owns(&y, a) || owns(&y, a + ps));
+    KT_TRUE(owns(&y, b) && owns(&y, b + ps - 1));
+    KT_FALSE(owns(&x, b));
+    KT_FALSE(owns(&helper_client, a) || owns(&helper_client, b));
+    /* Not held by anyone: meta, free, break, outside the region. */
+    KT_PTR_EQ(page(r, ps, 1), kheap_region_sbrk(r, 10));
+    for (size_t i = 0; i < 29; i++)
+        KT_FALSE(owns(&x, page(r, ps, i)) || owns(&y, page(r, ps, i)));
+    KT_FALSE(owns(&x, (char *)r - 1) || owns(&x, page(r, ps, 32)) || owns(&x, NULL));
+    KT_EQ('M', kheap_region_page_kind(r, 29));
+    KT_EQ('M', kheap_region_page_kind(r, 30));
+
+    /* y cannot give back x's pages, wholly or in part; nothing changes. */
+    kheap_region_usage before = usage_of(r);
+    y.unmap(y.ctx, a, 2);
+    y.unmap(y.ctx, a + ps, 1);
+    y.unmap(y.ctx, b, 2);                       /* its own page and one of x's */
+    x.unmap(x.ctx, b, 1);
+    KT_SAME_USAGE(before, r);
+    KT_TRUE(owns(&x, a) && owns(&x, a + ps) && owns(&y, b));
+
+    /* grow needs the page before the new ones held by the same client. */
+    y.unmap(y.ctx, b, 1);                       /* page 29 free again */
+    char *c = y.map(y.ctx, 1);                  /* page 29 again */
+    KT_PTR_EQ(b, c);
+    y.unmap(y.ctx, c, 1);
+    c = y.map(y.ctx, 2);                        /* pages 28, 29 */
+    KT_PTR_EQ(page(r, ps, 28), c);
+    y.unmap(y.ctx, c + ps, 1);                  /* page 29 free */
+    before = usage_of(r);
+    KT_FALSE(x.grow(x.ctx, c + ps, 1));         /* after y's page 28 */
+    KT_SAME_USAGE(before, r);
+    KT_FALSE(owns(&x, c + ps) || owns(&y, c + ps));
+    KT_TRUE(y.grow(y.ctx, c + ps, 1));
+    KT_TRUE(owns(&y, c + ps));
+    KT_FALSE(owns(&x, c + ps));
+    before = usage_of(r);
+    KT_FALSE(y.grow(y.ctx, c + 2 * ps, 1));     /* page 30 is x's */
+    KT_SAME_USAGE(before, r);
+    KT_TRUE(owns(&x, c + 2 * ps));
+
+    /* The break is everyone's limit: it stops at the lowest held page,
+     * whoever holds it. */
+    KT_PTR_EQ(SBRK_FAIL, kheap_region_sbrk(r, (intptr_t)(27 * ps)));
+    KT_PTR_EQ(page(r, ps, 1) + 10, kheap_region_sbrk(r, (intptr_t)(27 * ps - 10)));
+    KT_PTR_EQ(c, kheap_region_sbrk(r, 0));
+    KT_FALSE(owns(&y, c - 1));
+
+    y.unmap(y.ctx, c, 2);
+    x.unmap(x.ctx, a, 2);
+    KT_FALSE(owns(&x, a) || owns(&y, c));
+    KT_PTR_EQ(c, kheap_region_sbrk(r, -(intptr_t)(27 * ps)));
+    KT_TRUE(kheap_region_provider_release(&x));
+    KT_TRUE(kheap_region_provider_release(&y));
+    SUB_CLOSE(env, r);
+}
+
+/* The issue's double free on two instances, at the provider: client x's
+ * pages go back and client y maps them; x's view of them is "not mine",
+ * and x's second unmap is refused, leaving y's run alone. */
+static void region_clients_reuse(const ktest_env *env)
+{
+    const size_t ps = 256;
+    kheap_region *r = sub_open(env, ps);
+    KT_REQUIRE(r != NULL);
+    kheap_provider x = kheap_region_provider(r), y = kheap_region_provider(r);
+    char *a = x.map(x.ctx, 3);
+    KT_REQUIRE(a != NULL);
+    x.unmap(x.ctx, a, 3);
+    KT_FALSE(owns(&x, a));
+    char *b = y.map(y.ctx, 3);
+    KT_PTR_EQ(a, b);
+    KT_FALSE(owns(&x, a) || owns(&x, a + ps) || owns(&x, a + 2 * ps));
+    KT_TRUE(owns(&y, a) && owns(&y, a + 2 * ps));
+    x.unmap(x.ctx, a, 3);
+    x.unmap(x.ctx, a + ps, 1);
+    KT_USAGE(r, 3, 0, 12);
+    KT_TRUE(owns(&y, a) && owns(&y, a + ps) && owns(&y, a + 2 * ps));
+    /* Freed, the pages are nobody's until mapped again. */
+    y.unmap(y.ctx, b, 3);
+    KT_FALSE(owns(&x, a) || owns(&y, a));
+    KT_TRUE(kheap_region_provider_release(&x));
+    KT_TRUE(kheap_region_provider_release(&y));
+    SUB_CLOSE(env, r);
+}
+
+static kheap_provider client_at(void *ctx)
+{
+    kheap_provider p = helper_client;
+    p.ctx = ctx;
+    return p;
+}
+
+/* KHEAP_REGION_CLIENTS live at once; one more is refused with a provider
+ * kheap cannot use, and releasing makes room again. */
+static void region_clients_limit(const ktest_env *env)
+{
+    const size_t ps = 256;
+    kheap_region *r = sub_open(env, ps);
+    KT_REQUIRE(r != NULL);
+    /* Every client of a region has the same functions: keep the ctx
+     * alone (a small board has no room for 63 whole providers). */
+    static void *ctx[KHEAP_REGION_CLIENTS];
+    ctx[0] = helper_client.ctx;
+    for (size_t i = 1; i < KHEAP_REGION_CLIENTS; i++) {
+        kheap_provider q = kheap_region_provider(r);
+        KT_EQ(ps, q.page_size);
+        KT_TRUE(q.map == helper_client.map && q.owns == helper_client.owns);
+        ctx[i] = q.ctx;
+        for (size_t j = 0; j < i; j++)
+            if (ctx[j] == ctx[i])
+                ktest_fail_u(__FILE__, __LINE__, "ctx shared with client", j, i);
+    }
+#define CLIENT(i) client_at(ctx[(i)])
+    KT_EQ(KHEAP_REGION_CLIENTS, usage_of(r).clients);
+    kheap_provider none = kheap_region_provider(r);
+    KT_EQ(0, none.page_size);
+    KT_TRUE(none.ctx == NULL && none.map == NULL && none.unmap == NULL && none.grow == NULL &&
+            none.owns == NULL);
+    KT_FALSE(kheap_region_provider_release(&none));
+    kheap_config c = { .provider = none };
+    KT_NULL(kheap_create(&c));
+    KT_EQ(KHEAP_REGION_CLIENTS, usage_of(r).clients);
+
+    /* The last client maps and owns like the first. */
+    kheap_provider last_p = CLIENT(KHEAP_REGION_CLIENTS - 1), one = CLIENT(1);
+    kheap_provider *last = &last_p;
+    char *a = last->map(last->ctx, 1);
+    KT_PTR_EQ(page(r, ps, 15), a);
+    KT_TRUE(owns(last, a));
+    for (size_t i = 0; i + 1 < KHEAP_REGION_CLIENTS; i++) {
+        kheap_provider q = CLIENT(i);
+        KT_FALSE(owns(&q, a));
+    }
+    /* Not while it holds a page; then yes, once. */
+    KT_FALSE(kheap_region_provider_release(last));
+    last->unmap(last->ctx, a, 1);
+    KT_TRUE(kheap_region_provider_release(last));
+    KT_FALSE(kheap_region_provider_release(last));
+    KT_EQ(KHEAP_REGION_CLIENTS - 1, usage_of(r).clients);
+    /* A released client's calls are refused. */
+    KT_NULL(last->map(last->ctx, 1));
+    KT_FALSE(owns(last, a));
+    kheap_region_usage before = usage_of(r);
+    a = one.map(one.ctx, 1);
+    KT_FALSE(last->grow(last->ctx, a, 1));
+    last->unmap(last->ctx, a, 1);
+    KT_TRUE(owns(&one, a));
+    one.unmap(one.ctx, a, 1);
+    KT_SAME_USAGE(before, r);
+    /* Its id serves the next client. */
+    kheap_provider again = kheap_region_provider(r);
+    KT_PTR_EQ(last->ctx, again.ctx);
+    for (size_t i = 1; i + 1 < KHEAP_REGION_CLIENTS; i++) {
+        kheap_provider q = CLIENT(i);
+        KT_TRUE(kheap_region_provider_release(&q));
+    }
+#undef CLIENT
+    KT_TRUE(kheap_region_provider_release(&again));
+    KT_EQ(1, usage_of(r).clients);
+    SUB_CLOSE(env, r);
+}
+
+/* ---------------------------------------------------------------- lock */
+
+typedef struct region_lock_log {
+    size_t locks, unlocks, depth, bad;
+} region_lock_log;
+
+static uintptr_t log_lock(void *ctx)
+{
+    region_lock_log *l = ctx;
+    l->locks++;
+    return l->depth++;
+}
+
+static void log_unlock(void *ctx, uintptr_t saved)
+{
+    region_lock_log *l = ctx;
+    l->unlocks++;
+    if (l->depth == 0 || saved != l->depth - 1)
+        l->bad++;
+    if (l->depth > 0)
+        l->depth--;
+}
+
+/* Every call on the page map and break takes the region's hooks once
+ * (failed ones too, when they get as far as the region); owns() never. */
+static void region_lock_hooks(const ktest_env *env)
+{
+    const size_t ps = 128;
+    kheap_region *r = sub_open(env, ps);
+    KT_REQUIRE(r != NULL);
+    region_lock_log l = { 0 };
+    KT_FALSE(kheap_region_set_lock(r, log_lock, NULL, &l));
+    KT_FALSE(kheap_region_set_lock(r, NULL, log_unlock, &l));
+    KT_FALSE(kheap_region_set_lock(NULL, log_lock, log_unlock, &l));
+    KT_TRUE(kheap_region_set_lock(r, log_lock, log_unlock, &l));
+    KT_EQ(0, l.locks);
+
+    kheap_provider p = kheap_region_provider(r);
+    KT_EQ(1, l.locks);
+    char *a = p.map(p.ctx, 2);
+    KT_EQ(2, l.locks);
+    KT_NULL(p.map(p.ctx, 100));
+    KT_EQ(3, l.locks);
+    KT_TRUE(p.grow(p.ctx, a - ps, 0) == false);  /* refused before the lock */
+    KT_EQ(3, l.locks);
+    p.unmap(p.ctx, a, 1);
+    KT_EQ(4, l.locks);
+    KT_TRUE(p.grow(p.ctx, a + ps, 0) == false);
+    KT_TRUE(owns(&p, a + ps) && !owns(&p, a));
+    KT_EQ(4, l.locks);
+    KT_PTR_EQ(page(r, ps, 1), kheap_region_sbrk(r, 1));
+    KT_EQ(5, l.locks);
+    KT_EQ(1, usage_of(r).pages_brk);
+    KT_EQ(6, l.locks);
+    KT_EQ('B', kheap_region_page_kind(r, 1));
+    KT_EQ(7, l.locks);
+    p.unmap(p.ctx, a + ps, 1);
+    KT_TRUE(kheap_region_provider_release(&p));
+    KT_EQ(9, l.locks);
+    KT_PTR_EQ(page(r, ps, 1) + 1, kheap_region_sbrk(r, -1));
+    KT_EQ(l.locks, l.unlocks);
+    KT_EQ(0, l.depth);
+    KT_EQ(0, l.bad);
+
+    /* Taken inside a caller's own hold of the same hooks: they nest. */
+    uintptr_t outer = log_lock(&l);
+    a = map(r, 1);
+    KT_EQ(1, l.depth);
+    unmap(r, a, 1);
+    log_unlock(&l, outer);
+    KT_EQ(0, l.bad);
+    KT_EQ(0, l.depth);
+
+    KT_TRUE(kheap_region_set_lock(r, NULL, NULL, NULL));
+    size_t locks = l.locks;
+    usage_of(r);
+    KT_EQ(locks, l.locks);
+    SUB_CLOSE(env, r);
+}
+
+/* ---------------------------------------------------------------- guard */
+
+/* The host's guard provider: pages given back fault on access, map and
+ * grow make them usable again, and a kheap over it releases a large
+ * block's heap so that the dangling pointer faults. */
+static void region_guard_provider(const ktest_env *env)
+{
+    if (env->guard_provider == NULL || env->read_faults == NULL)
+        return;
+    kheap_provider p = *env->guard_provider;
+    guard_provider_state *st = p.ctx;
+    size_t ps = p.page_size, protected_before = st->protected_pages;
+    KT_TRUE(p.owns != NULL && p.grow != NULL);
+
+    char *x = p.map(p.ctx, 3);
+    KT_REQUIRE(x != NULL);
+    KT_ALIGNED(x, ps);
+    ktest_fill(x, 3 * ps, 51);
+    KT_FALSE(env->read_faults(x) || env->read_faults(x + 3 * ps - 1));
+    KT_TRUE(owns(&p, x + 2 * ps));
+    p.unmap(p.ctx, x + 2 * ps, 1);
+    KT_EQ(protected_before + 1, st->protected_pages);
+    KT_TRUE(env->read_faults(x + 2 * ps));
+    KT_FALSE(owns(&p, x + 2 * ps));
+    KT_FALSE(env->read_faults(x + 2 * ps - 1));
+    /* A refused unmap protects nothing. */
+    p.unmap(p.ctx, x + ps, 2);
+    KT_EQ(protected_before + 1, st->protected_pages);
+    KT_FALSE(env->read_faults(x + ps));
+    KT_TRUE(p.grow(p.ctx, x + 2 * ps, 1));
+    KT_FALSE(env->read_faults(x + 2 * ps));
+    ktest_fill(x + 2 * ps, ps, 52);
+    KT_TRUE(ktest_verify(x, 2 * ps, 51));
+    KT_TRUE(ktest_verify(x + 2 * ps, ps, 52));
+    p.unmap(p.ctx, x, 3);
+    KT_TRUE(env->read_faults(x) && env->read_faults(x + ps) && env->read_faults(x + 2 * ps));
+    KT_EQ(protected_before + 4, st->protected_pages);
+
+    /* kheap over it: a large block's heap goes back on free. */
+    kheap_config c = { .provider = p, .large_threshold = 4 * ps };
+    kheap *h = kheap_create(&c);
+    KT_REQUIRE(h != NULL);
+    char *big = kheap_alloc(h, 8 * ps);
+    KT_REQUIRE(big != NULL);
+    ktest_fill(big, 8 * ps, 53);
+    KT_TRUE(owns(&p, big) && owns(&p, big + 8 * ps - 1));
+    kheap_free(h, big);
+    KT_FALSE(owns(&p, big));
+    KT_TRUE(env->read_faults(big));
+    /* A mixed load: anything kheap touches after giving it back faults
+     * and kills the suite. */
+    void *slot[64] = { 0 };
+    uint32_t rng = 0x6a11d;
+    for (unsigned i = 0; i < 20000; i++) {
+        uint32_t v = ktest_rand(&rng);
+        void **s = &slot[v % 64];
+        if (*s != NULL) {
+            kheap_free(h, *s);
+            *s = NULL;
+        } else {
+            size_t n = (v >> 8) % 8 == 0 ? (v >> 12) % (16 * ps) : (v >> 12) % 300;
+            *s = kheap_alloc(h, n);
+            KT_TRUE(*s != NULL);
+            if (*s != NULL)
+                ktest_fill(*s, n, v);
+        }
+    }
+    const char *why = NULL;
+    KT_TRUE(kheap_check(h, &why));
+    for (unsigned i = 0; i < 64; i++)
+        kheap_free(h, slot[i]);
+    kheap_destroy(h);
+    KT_TRUE(st->protected_pages > protected_before + 4 + 8);
+}
+
 static const ktest_case cases[] = {
     { "region_init_rejects", region_init_rejects },
     { "region_init_rounds_inward", region_init_rounds_inward },
@@ -884,6 +1274,11 @@ static const ktest_case cases[] = {
     { "region_model_random", region_model_random },
     { "region_os_provider", region_os_provider },
     { "region_page_kinds", region_page_kinds },
+    { "region_clients_own", region_clients_own },
+    { "region_clients_reuse", region_clients_reuse },
+    { "region_clients_limit", region_clients_limit },
+    { "region_lock_hooks", region_lock_hooks },
+    { "region_guard_provider", region_guard_provider },
 };
 
 const ktest_group tests_region = { cases, sizeof cases / sizeof cases[0] };

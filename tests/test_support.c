@@ -146,7 +146,7 @@ bool kt_prepare(kt_heap *t, const ktest_env *env, const kt_opts *o)
     /* Like ktest_subregion, but the run is remembered apart from the
      * region: with sub-region pages larger than env's, the region starts
      * wherever the run's first aligned page is, not at the run. */
-    kheap_provider env_p = kheap_region_provider(env->region);
+    kheap_provider env_p = *env->region_provider;
     t->run_pages = bytes / eu.page_size;
     t->run = env_p.map(env_p.ctx, t->run_pages);
     if (t->run == NULL) {
@@ -192,7 +192,7 @@ bool kt_prepare(kt_heap *t, const ktest_env *env, const kt_opts *o)
 
 static void kt_release(kt_heap *t, const ktest_env *env)
 {
-    kheap_provider env_p = kheap_region_provider(env->region);
+    kheap_provider env_p = *env->region_provider;
     env_p.unmap(env_p.ctx, t->run, t->run_pages);
     t->sub = NULL;
 }
@@ -256,13 +256,13 @@ void kt_expect_same_stats_at(const kheap_stats *before, const kheap_stats *after
 
 void *kt_scratch_get(const ktest_env *env, size_t bytes)
 {
-    kheap_provider p = kheap_region_provider(env->region);
+    kheap_provider p = *env->region_provider;
     return p.map(p.ctx, (bytes + p.page_size - 1) / p.page_size);
 }
 
 void kt_scratch_put(const ktest_env *env, void *ptr, size_t bytes)
 {
-    kheap_provider p = kheap_region_provider(env->region);
+    kheap_provider p = *env->region_provider;
     p.unmap(p.ctx, ptr, (bytes + p.page_size - 1) / p.page_size);
 }
 

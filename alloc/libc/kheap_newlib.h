@@ -35,7 +35,11 @@
  * From `hooks` it takes lock, unlock, lock_ctx, panic, panic_ctx,
  * heap_pages and large_threshold (hooks may be NULL: no lock, no panic,
  * defaults); its provider is ignored.  The lock hooks must nest (on
- * Cortex-M: save PRIMASK, cpsid i; restore) and serve __malloc_lock too.
+ * Cortex-M: save PRIMASK, cpsid i; restore) and serve __malloc_lock too,
+ * and the region's lock as well: when given, they become the region's
+ * (kheap_region_set_lock), so _sbrk, this instance and any other client of
+ * the region serialise on them.  A kernel that wants other region hooks
+ * sets them after this call.
  * Call it once, before anything allocates (before C++ constructors or
  * __libc_init_array).  Returns the instance, or NULL iff it is already set
  * up, region is NULL, or kheap_create refuses.  Until it succeeds every

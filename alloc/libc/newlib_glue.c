@@ -35,6 +35,7 @@ struct mallinfo mallinfo(void);
 static struct {
     kheap *heap;
     kheap_region *region;
+    size_t page_size;
     uintptr_t (*lock)(void *ctx);
     void (*unlock)(void *ctx, uintptr_t saved);
     void *lock_ctx;
@@ -55,8 +56,17 @@ kheap *kheap_newlib_init(kheap_region *region, const kheap_config *hooks)
         config = *hooks;
     config.provider = kheap_region_provider(region);
     kheap *heap = kheap_create(&config);
-    if (heap == NULL)
+    if (heap == NULL) {
+        kheap_region_provider_release(&config.provider);
         return NULL;
+    }
+    /* The region's contract (region.h): its page map and break are shared
+     * by the instance's map/unmap/grow and by _sbrk, which newlib may call
+     * outside __malloc_lock, so the region takes the instance's hooks as its
+     * own (they nest: kheap calls the provider with its lock held). */
+    if (config.lock != NULL)
+        kheap_region_set_lock(region, config.lock, config.unlock, config.lock_ctx);
+    glue.page_size = config.provider.page_size;
     glue.lock = config.lock;
     glue.unlock = config.unlock;
     glue.lock_ctx = config.lock_ctx;
@@ -161,7 +171,7 @@ struct mallinfo _mallinfo_r(struct _reent *r)
     if (glue.heap != NULL) {
         kheap_stats st;
         kheap_stats_get(glue.heap, &st);
-        mi.arena = st.pages * kheap_region_provider(glue.region).page_size;
+        mi.arena = st.pages * glue.page_size;
         mi.ordblks = st.free_blocks;
         mi.hblks = st.heaps;
         mi.uordblks = st.in_use_bytes;
@@ -273,11 +283,9 @@ void *_sbrk(ptrdiff_t incr)
         errno = ENOMEM;
         return (void *)-1;
     }
-    /* The region's bookkeeping is shared with the instance's map/unmap. */
-    uintptr_t s = glue.lock != NULL ? glue.lock(glue.lock_ctx) : 0;
+    /* The region locks its bookkeeping itself, with the hooks
+     * kheap_newlib_init gave it. */
     void *old = kheap_region_sbrk(glue.region, incr);
-    if (glue.lock != NULL)
-        glue.unlock(glue.lock_ctx, s);
     if (old == (void *)-1)
         errno = ENOMEM;
     return old;

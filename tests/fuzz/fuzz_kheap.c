@@ -344,7 +344,7 @@ static void region_setup(inst *s, uint8_t a, uint8_t c)
     /* The break starts right above the bookkeeping. */
     unsigned char *meta_end = kheap_region_sbrk(s->region, 0);
     size_t pages = (size_t)(s->rend - s->rstart) / s->page_size;
-    size_t meta_bytes = 64 + 4 * ((pages + 31) / 32);
+    size_t meta_bytes = 64 + 36 * ((pages + 31) / 32);
     ENSURE(s, meta_end == s->rstart + ((meta_bytes + mask) & ~mask),
            "sbrk(0) %p is not the end of the meta pages", (void *)meta_end);
     if (s->garbage & 1) {
