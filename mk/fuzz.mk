@@ -2,8 +2,10 @@
 #
 #   make fuzz [FUZZ_SECONDS=n]  fuzz for n seconds (default 60) on build/fuzz/corpus,
 #                               a copy of tests/fuzz/corpus that keeps what it finds
-#                               between runs; ends with one line
-#                               "fuzz: N runs in S s (R exec/s), cov C, ft F"
+#                               between runs; ends with two lines
+#                               "fuzz: N runs in S s (R exec/s), cov C, ft F" and
+#                               "fuzz misuse: N calls (...), R reports checked, ..."
+#                               (no misuse call made: fails)
 #   make test-fuzz              a short bounded, seeded pass from the seeds alone, and
 #                               the seeds through the plain gcc replay build; fails on
 #                               any crash (part of `make test`)
