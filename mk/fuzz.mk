@@ -2,8 +2,10 @@
 #
 #   make fuzz [FUZZ_SECONDS=n]  fuzz for n seconds (default 60) on build/fuzz/corpus,
 #                               a copy of tests/fuzz/corpus that keeps what it finds
-#                               between runs; ends with one line
-#                               "fuzz: N runs in S s (R exec/s), cov C, ft F"
+#                               between runs; ends with two lines
+#                               "fuzz: N runs in S s (R exec/s), cov C, ft F" and
+#                               "fuzz misuse: N calls (...), R reports checked, ..."
+#                               (no misuse call made: fails)
 #   make test-fuzz              a short bounded, seeded pass from the seeds alone, and
 #                               the seeds through the plain gcc replay build; fails on
 #                               any crash (part of `make test`)
@@ -14,12 +16,19 @@
 #
 # FUZZ_HARDEN=1 fuzzes the full misuse-detection tier (-DKHEAP_HARDEN=1) in
 # build/fuzz-harden/; test-fuzz runs both tiers.
+# FUZZ_OVERFLOW=0 builds the misuse op that overflows into the next block's
+# header as a no-op (build/fuzz[-harden]-nooverflow/), for a run that should
+# go on past a known overflow finding.  test-fuzz fuzzes the basic tier that
+# way (FUZZ_TEST_OVERFLOW_BASIC=0) while issue 11's forged-header crash in
+# block_validate is open, and still replays the seeds with the op built in.
 # A crash leaves its input in build/fuzz[-harden]/artifacts/.  FUZZ_FLAGS adds libFuzzer
 # flags (e.g. FUZZ_FLAGS=-jobs=4).  clang's libFuzzer runtime is checked by a test
 # compile and installed when missing (mk/deps.sh fuzz).
 
 FUZZ_HARDEN ?= 0
-FUZZ_DIR := $(BUILD)/fuzz$(if $(filter 1,$(FUZZ_HARDEN)),-harden)
+FUZZ_OVERFLOW ?= 1
+FUZZ_TEST_OVERFLOW_BASIC ?= 0
+FUZZ_DIR := $(BUILD)/fuzz$(if $(filter 1,$(FUZZ_HARDEN)),-harden)$(if $(filter 0,$(FUZZ_OVERFLOW)),-nooverflow)
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_TEST_RUNS ?= 10000
@@ -29,7 +38,8 @@ FUZZ_SRC := tests/fuzz/fuzz_kheap.c
 FUZZ_BIN := $(FUZZ_DIR)/fuzz_kheap
 FUZZ_REPLAY_BIN := $(FUZZ_DIR)/fuzz_kheap-replay
 FUZZ_BASE_CFLAGS := -std=c11 -g -O1 $(WARN) -D_DEFAULT_SOURCE -fno-omit-frame-pointer \
-                    -fno-sanitize-recover=all -DKHEAP_HARDEN=$(FUZZ_HARDEN)
+                    -fno-sanitize-recover=all -DKHEAP_HARDEN=$(FUZZ_HARDEN) \
+                    -DFUZZ_OVERFLOW=$(FUZZ_OVERFLOW)
 FUZZ_CFLAGS := $(FUZZ_BASE_CFLAGS) -fsanitize=fuzzer,address,undefined
 # libFuzzer options shared by both runs: inputs up to 4 KiB (a few thousand
 # operations), a slow input is a hang after 20 s, crashes go under build/.
@@ -37,7 +47,7 @@ FUZZ_RUN_FLAGS := -max_len=4096 -timeout=20 -print_final_stats=1 \
                   -artifact_prefix=$(FUZZ_DIR)/artifacts/
 
 FUZZ_TESTS := test-fuzz
-.PHONY: fuzz test-fuzz test-fuzz-tier fuzz-deps fuzz-replay fuzz-corpus
+.PHONY: fuzz test-fuzz test-fuzz-tier test-fuzz-seeds fuzz-deps fuzz-replay fuzz-corpus
 
 fuzz-deps:
 	$(Q)sh mk/deps.sh fuzz
@@ -70,15 +80,21 @@ fuzz: $(FUZZ_BIN)
 	$(Q)sh tests/fuzz/run-fuzz.sh $(FUZZ_BIN) $(FUZZ_DIR)/corpus $(FUZZ_DIR)/fuzz.log \
 		$(FUZZ_RUN_FLAGS) -max_total_time=$(FUZZ_SECONDS) $(FUZZ_FLAGS)
 
-FUZZ_TIER := $(if $(filter 1,$(FUZZ_HARDEN)),full tier (KHEAP_HARDEN=1),basic tier)
+FUZZ_TIER := $(if $(filter 1,$(FUZZ_HARDEN)),full tier (KHEAP_HARDEN=1),basic tier)$(if \
+             $(filter 0,$(FUZZ_OVERFLOW)), without the overflow op)
 test-fuzz:
-	$(Q)$(MAKE) --no-print-directory test-fuzz-tier FUZZ_HARDEN=0
-	$(Q)$(MAKE) --no-print-directory test-fuzz-tier FUZZ_HARDEN=1
+	$(Q)$(if $(filter 0,$(FUZZ_TEST_OVERFLOW_BASIC)),$(MAKE) --no-print-directory test-fuzz-seeds FUZZ_HARDEN=0 FUZZ_OVERFLOW=1 &&) \
+	$(MAKE) --no-print-directory test-fuzz-tier FUZZ_HARDEN=0 FUZZ_OVERFLOW=$(FUZZ_TEST_OVERFLOW_BASIC)
+	$(Q)$(MAKE) --no-print-directory test-fuzz-tier FUZZ_HARDEN=1 FUZZ_OVERFLOW=1
 
-test-fuzz-tier: $(FUZZ_BIN) $(FUZZ_REPLAY_BIN)
+# The seeds through the replay build; -m fails unless they made every kind
+# of misuse call and checked reports.  Its last line counts them.
+test-fuzz-seeds: $(FUZZ_REPLAY_BIN)
 	@echo "== fuzz, $(FUZZ_TIER): seeds through the gcc replay build"
-	$(Q)$(FUZZ_REPLAY_BIN) $(FUZZ_SEEDS)/* >$(FUZZ_DIR)/replay.log 2>&1 || \
+	$(Q)$(FUZZ_REPLAY_BIN) -m $(FUZZ_SEEDS)/* >$(FUZZ_DIR)/replay.log 2>&1 || \
 		{ cat $(FUZZ_DIR)/replay.log; exit 1; }; tail -1 $(FUZZ_DIR)/replay.log
+
+test-fuzz-tier: $(FUZZ_BIN) test-fuzz-seeds
 	@echo "== fuzz, $(FUZZ_TIER): $(FUZZ_TEST_RUNS) runs from the seeds (log: $(FUZZ_DIR)/test-fuzz.log)"
 	$(Q)rm -rf $(FUZZ_DIR)/test-corpus && mkdir -p $(FUZZ_DIR)/test-corpus $(FUZZ_DIR)/artifacts
 	$(Q)cp $(FUZZ_SEEDS)/* $(FUZZ_DIR)/test-corpus/

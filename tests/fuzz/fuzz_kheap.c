@@ -9,8 +9,9 @@
  * Each instance runs on its own region shim (kheap_region_init over a static
  * buffer, 64 KiB to 4 MiB, page size 64..4096) wrapped by a provider that
  * refuses map or grow on demand, sometimes with grow hidden, with optional
- * nesting lock hooks and a panic hook that aborts (this harness never
- * misuses the API, so any report is a bug).  Under ASan the pages the
+ * nesting lock hooks and a panic hook that aborts on any report outside
+ * the misuse ops (see "misuse" below: each of those must make exactly one
+ * report, of the right kind, at the pointer passed).  Under ASan the pages the
  * region has not handed out are poisoned, so the allocator touching a page
  * it does not hold is reported; fresh pages are filled with garbage.
  *
@@ -73,6 +74,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define BLOCK_OVERHEAD sizeof(size_t)
 #endif
 
+/* The misuse op that overflows a block into the next block's header leaves
+ * the instance possibly corrupt and ends the input.  -DFUZZ_OVERFLOW=0
+ * builds it as a no-op (its argument bytes are still read), so the rest of
+ * the harness can run while an overflow finding is open. */
+#ifndef FUZZ_OVERFLOW
+#define FUZZ_OVERFLOW 1
+#endif
+
+#define WORD sizeof(size_t)
+/* The header words right below a payload: the size word, and in the full
+ * tier a check word below it (README, "Blocks"). */
+#define HDR_BYTES (WORD * (1 + KHEAP_HARDEN))
+#define FLAG_FREE ((size_t)1)
+#define FLAG_PREV_FREE ((size_t)2)
+#define FLAG_SENTINEL ((size_t)4)
+#define FLAG_MASK ((size_t)7)
+
 #define NINST 3
 #define REGION_MAX ((size_t)4 << 20)
 #define BUF_BYTES (REGION_MAX + 4096)
@@ -128,10 +146,19 @@ typedef struct inst {
     int lock_depth;
     /* sbrk model */
     uintptr_t brk_start, brk;
+    uintptr_t lo_held, hi_held;    /* bounds of every page handed out since create */
     /* instance and shadow model */
     kheap *h;
     live blocks[MAX_LIVE];
     size_t nlive;
+    /* misuse */
+    unsigned char *freed;          /* the block freed last, while nothing can have reused it */
+    size_t freed_size;
+    bool expect_report;            /* a misuse call is running: the panic hook records */
+    int reports;
+    const char *report_what;
+    const void *report_addr;
+    bool overflowed;               /* the instance may be corrupt: no more calls but destroy */
 } inst;
 
 static unsigned char bufs[NINST][BUF_BYTES] __attribute__((aligned(4096)));
@@ -235,6 +262,10 @@ static void took_pages(inst *s, void *p, size_t pages)
     ENSURE(s, c >= s->rstart && bytes <= (size_t)(s->rend - c), "provider run %p outside region", p);
     ENSURE(s, (uintptr_t)c >= brk_floor(s), "provider run %p below the break %p", p, (void *)s->brk);
     set_held(s, page_index(s, c), pages, true);
+    if (s->lo_held == 0 || (uintptr_t)c < s->lo_held)
+        s->lo_held = (uintptr_t)c;
+    if ((uintptr_t)c + bytes > s->hi_held)
+        s->hi_held = (uintptr_t)c + bytes;
     UNPOISON(c, bytes);
     memset(c, s->garbage, bytes);
     s->held += pages;
@@ -303,9 +334,20 @@ static void w_unlock(void *ctx, uintptr_t saved)
     s->lock_depth--;
 }
 
+/* Outside a misuse call any report is a bug; inside one the report is
+ * recorded for misuse_check(), and a second one fails at once. */
 static void w_panic(void *ctx, const char *what, const void *addr)
 {
-    die(ctx, "panic hook called without misuse: %s (%p)", what, addr);
+    inst *s = ctx;
+    if (!s->expect_report)
+        die(s, "panic hook called without misuse: %s (%p)", what, addr);
+    ENSURE(s, s->lock_depth == 0, "panic hook called with the lock held (depth %d): %s (%p)",
+           s->lock_depth, what, addr);
+    ENSURE(s, s->reports == 0, "a second report for one misuse call: '%s' (%p) after '%s' (%p)",
+           what, addr, s->report_what, s->report_addr);
+    s->reports++;
+    s->report_what = what;
+    s->report_addr = addr;
 }
 
 /* ------------------------------------------------------------ set-up */
@@ -391,6 +433,9 @@ static void instance_create(inst *s, uint8_t b)
         s->map_mode = 1;
     unsigned long refusals = s->refusals;
     s->nlive = 0;
+    s->freed = NULL;
+    s->overflowed = false;
+    s->lo_held = s->hi_held = 0;
     s->h = kheap_create(&cfg);
     tracef("  create inst %d page %zu region %zu grow %s lock %s heap_pages %zu threshold %zu -> %p\n",
            s->id, s->page_size, s->region_bytes, s->grow_hidden ? "hidden" : "yes",
@@ -404,6 +449,7 @@ static void instance_destroy(inst *s)
     kheap_destroy(s->h);
     s->h = NULL;
     s->nlive = 0;
+    s->freed = NULL;
     ENSURE(s, s->held == 0, "kheap_destroy kept %zu pages", s->held);
 }
 
@@ -534,6 +580,14 @@ static void model_remove(inst *s, size_t i)
     s->blocks[i] = s->blocks[--s->nlive];
 }
 
+/* A valid free: the block stays the double-free candidate until an
+ * operation that could reuse its memory (see op_def.keeps_freed). */
+static void note_freed(inst *s, unsigned char *p, size_t size)
+{
+    s->freed = p;
+    s->freed_size = size;
+}
+
 /* ------------------------------------------------------------ sizes */
 
 static size_t huge_size(input *in)
@@ -652,6 +706,7 @@ static void op_free(inst *s, input *in)
     verify(s, b.p, b.size, b.seed, "before free");
     kheap_free(s->h, b.p);
     model_remove(s, i);
+    note_freed(s, b.p, b.size);
 }
 
 static void op_realloc(inst *s, input *in)
@@ -686,6 +741,7 @@ static void op_realloc(inst *s, input *in)
     if (old.p != NULL && size == 0) {
         ENSURE(s, p == NULL, "realloc(%p, 0) returned %p", (void *)old.p, (void *)p);
         model_remove(s, i);
+        note_freed(s, old.p, old.size);
         return;
     }
     if (old.p == NULL) {
@@ -715,6 +771,8 @@ static void op_realloc(inst *s, input *in)
     s->blocks[i] = (live){p, size, seed};
     for (size_t j = 0; j < s->nlive; j++)
         ENSURE(s, j == i || s->blocks[j].p != p, "realloc returned live block %p", (void *)p);
+    if (p != old.p)
+        note_freed(s, old.p, old.size);
 }
 
 static void op_aligned(inst *s, input *in)
@@ -935,6 +993,7 @@ static void op_free_all(inst *s, input *in)
         verify(s, b.p, b.size, b.seed, "before free (all)");
         kheap_free(s->h, b.p);
         model_remove(s, i);
+        note_freed(s, b.p, b.size);
         check_instance(s);
     }
     kheap_stats st;
@@ -1047,19 +1106,388 @@ static void op_stats(inst *s, input *in)
     model_add(s, p, st.largest_free);
 }
 
+/* ------------------------------------------------------------ misuse */
+
+/* Each misuse op makes one call that breaks the API's contract.  The panic
+ * hook must then be called exactly once, with the pointer passed and one of
+ * the texts expected for that misuse (kheap.h: "goes to the panic hook and
+ * changes nothing"), and the instance must be as it was: kheap_stats
+ * identical, and kheap_check after the op as after every op.  What was done
+ * is counted and printed at the end (misuse_tally_print). */
+
+enum { M_DOUBLE_FREE, M_INTERIOR, M_FOREIGN, M_OVERFLOW, M_KINDS };
+static const char *const misuse_names[M_KINDS] = {"double free", "interior", "foreign", "overflow"};
+static struct {
+    unsigned long ops[M_KINDS];  /* misuse calls made */
+    unsigned long reports;       /* reports checked (one per call, or none for a valid overflow) */
+    unsigned long skipped;       /* misuse ops with nothing to misuse (no freed block, no live one...) */
+    unsigned long overflow_silent; /* overflows whose header was left valid and nothing reported */
+} tally;
+
+static const char *const texts_misaligned[] = {"misaligned pointer", NULL};
+static const char *const texts_foreign[] = {"foreign pointer: outside every heap", NULL};
+static const char *const texts_double_free[] = {
+    "double free",
+    "header check failed: double free, or a write over the header",
+    "double free after a merge, or overflow into the next header",
+    "double free: its heap was given back",
+    NULL,
+};
+static const char *const texts_not_block[] = {"not a block (interior pointer or bad header)", NULL};
+static const char *const texts_free_flag[] = {"double free", NULL};
+static const char *const texts_header_check[] = {
+    "header check failed: double free, or a write over the header", NULL};
+/* What the call after an overflow into the next header may report. */
+static const char *const texts_overflow[] = {
+    "overflow into the next block's header",
+    "double free after a merge, or overflow into the next header",
+    "header check failed: double free, or a write over the header",
+    "not a block (interior pointer or bad header)",
+    "double free",
+    "underflow into the header (bad previous footer)",
+    "write past the end of the block: the trailing canary was changed",
+    "free block header corrupted: an overflow from the block before it?",
+    "free list link corrupted: a write after free?",
+    NULL,
+};
+
+enum { CALL_FREE, CALL_REALLOC, CALL_USABLE };
+static const char *const call_names[] = {"free", "realloc", "usable_size"};
+
+static bool text_in(const char *what, const char *const *texts)
+{
+    for (; *texts != NULL; texts++)
+        if (strcmp(what, *texts) == 0)
+            return true;
+    return false;
+}
+
+static void report_expected(inst *s, const char *kind, int call, const void *ptr,
+                            const char *const *texts)
+{
+    ENSURE(s, s->reports == 1, "%s: %s(%p) made no report", kind, call_names[call], ptr);
+    ENSURE(s, text_in(s->report_what, texts), "%s: %s(%p) reported '%s', expected '%s'%s", kind,
+           call_names[call], ptr, s->report_what, texts[0], texts[1] != NULL ? " or another" : "");
+    tally.reports++;
+}
+
+/* Makes the misuse call and checks its one report, at ptr exactly, and
+ * that nothing changed. */
+static void misuse_call(inst *s, int kind, int call, void *ptr, size_t rsize,
+                        const char *const *texts)
+{
+    const char *name = misuse_names[kind];
+    kheap_stats before = stats_now(s);
+    s->expect_report = true;
+    s->reports = 0;
+    switch (call) {
+    case CALL_FREE:
+        kheap_free(s->h, ptr);
+        break;
+    case CALL_REALLOC: {
+        void *r = kheap_realloc(s->h, ptr, rsize);
+        ENSURE(s, r == NULL, "%s: realloc(%p, %zu) returned %p", name, ptr, rsize, r);
+        break;
+    }
+    default: {
+        size_t u = kheap_usable_size(s->h, ptr);
+        ENSURE(s, u == 0, "%s: usable_size(%p) returned %zu", name, ptr, u);
+        break;
+    }
+    }
+    s->expect_report = false;
+    tally.ops[kind]++;
+    tracef("  %s: %s(%p) -> %d report(s): %s (%p)\n", name, call_names[call], ptr, s->reports,
+           s->reports != 0 ? s->report_what : "-", s->reports != 0 ? s->report_addr : NULL);
+    report_expected(s, name, call, ptr, texts);
+    ENSURE(s, s->report_addr == ptr, "%s: %s(%p) reported '%s' at %p, not at the pointer passed",
+           name, call_names[call], ptr, s->report_what, s->report_addr);
+    kheap_stats after = stats_now(s);
+    ENSURE(s, memcmp(&before, &after, sizeof before) == 0,
+           "%s: %s(%p) was reported but changed the instance: in_use %zu->%zu free %zu->%zu "
+           "blocks %zu->%zu free_blocks %zu->%zu pages %zu->%zu allocs %zu->%zu frees %zu->%zu "
+           "failed %zu->%zu", name, call_names[call], ptr, before.in_use_bytes, after.in_use_bytes,
+           before.free_bytes, after.free_bytes, before.blocks_in_use, after.blocks_in_use,
+           before.free_blocks, after.free_blocks, before.pages, after.pages, before.allocs,
+           after.allocs, before.frees, after.frees, before.failed, after.failed);
+}
+
+/* Every page of [from, to) is in the region and held by the instance. */
+static bool range_held(const inst *s, uintptr_t from, uintptr_t to)
+{
+    if (from >= to || from < (uintptr_t)s->rstart || to > (uintptr_t)s->rend)
+        return false;
+    for (size_t i = page_index(s, (void *)from); i <= page_index(s, (void *)(to - 1)); i++)
+        if (!held_bit(s, i))
+            return false;
+    return true;
+}
+
+static size_t load_word(const unsigned char *at)
+{
+    size_t w;
+    memcpy(&w, at, sizeof w);
+    return w;
+}
+
+static void store_word(unsigned char *at, size_t w) { memcpy(at, &w, sizeof w); }
+
+/* Double free (or realloc/usable_size) of the block freed last.  Only while
+ * the pages under it and its old neighbours are still held: a heap given
+ * back is issue 11's known gap, not this op's business.  The block's old
+ * header and the next one lie within [p - 4 words, p + size + 128). */
+static void op_double_free(inst *s, input *in)
+{
+    uint8_t k = in_u8(in);
+    uint16_t rsize = in_u16(in);
+    unsigned char *p = s->freed;
+    if (p == NULL || !range_held(s, (uintptr_t)p - 4 * WORD,
+                                 (uintptr_t)p + s->freed_size + 128 < (uintptr_t)s->rend
+                                     ? (uintptr_t)p + s->freed_size + 128 : (uintptr_t)s->rend)) {
+        tracef("  double free: %s\n", p == NULL ? "no block freed since the last reuse"
+                                                : "its pages went back");
+        tally.skipped++;
+        return;
+    }
+    misuse_call(s, M_DOUBLE_FREE, k % 3, p, rsize % 1024, texts_double_free);
+}
+
+/* A pointer into a live block.  Misaligned: always "misaligned pointer".
+ * Aligned (p + k, ALIGN <= k <= size): the word below p + k, where a header
+ * would be, is the block's own data; the op may forge it.  In the full tier
+ * the check word below it cannot match; in the basic tier the word decides
+ * the report (kheap.h: a pointer whose bytes look like a live block can
+ * pass, so a plausible word skips the call). */
+static void op_interior(inst *s, input *in)
+{
+    uint8_t k = in_u8(in), forge = in_u8(in);
+    uint16_t r = in_u16(in), off = in_u16(in), rsize = in_u16(in);
+    if (s->nlive == 0) {
+        tally.skipped++;
+        return;
+    }
+    live *b = &s->blocks[r % s->nlive];
+    int call = k % 3;
+    if ((k & 4) || b->size < KHEAP_ALIGN) {
+        size_t d = 1 + (size_t)off % (b->size + 64);
+        if (d % KHEAP_ALIGN == 0)
+            d++;
+        misuse_call(s, M_INTERIOR, call, (void *)((uintptr_t)b->p + d), rsize % 1024,
+                    texts_misaligned);
+        return;
+    }
+    size_t d = KHEAP_ALIGN * (1 + (size_t)off % (b->size / KHEAP_ALIGN));
+    unsigned char *word_at = b->p + d - WORD;
+    size_t w;
+    switch (forge & 7) {
+    case 0: w = load_word(word_at); break;                      /* the data as it is */
+    case 1: w = 0; break;
+    case 2: w = 2 * KHEAP_ALIGN | FLAG_FREE; break;              /* looks freed */
+    case 3: w = 4 * KHEAP_ALIGN | FLAG_SENTINEL; break;
+    case 4: w = SIZE_MAX & ~FLAG_MASK; break;
+    case 5: w = KHEAP_ALIGN > 8 ? 2 * KHEAP_ALIGN + 8 : 8; break;  /* not a multiple of ALIGN */
+    case 6: w = KHEAP_ALIGN / 2; break;                         /* below any block */
+    default: w = (size_t)s->region_bytes + KHEAP_ALIGN; break;  /* past the region */
+    }
+    store_word(word_at, w);
+    const char *const *texts;
+    size_t bytes = w & ~FLAG_MASK;
+    if (KHEAP_HARDEN)
+        texts = texts_header_check;
+    else if (w & FLAG_FREE)
+        texts = texts_free_flag;
+    else if ((w & FLAG_SENTINEL) || bytes % KHEAP_ALIGN != 0 || bytes < 2 * WORD ||
+             bytes > s->region_bytes)
+        texts = texts_not_block;
+    else
+        texts = NULL;
+    if (texts != NULL)
+        misuse_call(s, M_INTERIOR, call, b->p + d, rsize % 1024, texts);
+    else {
+        tracef("  interior: %p + %zu: word %#zx could be a header, not called\n", (void *)b->p,
+               d, w);
+        tally.skipped++;
+    }
+    stamp(b->p, d - WORD, d, b->seed);
+}
+
+/* A pointer kheap never handed out: the harness's static buffer, its stack,
+ * just below the lowest or at/above the highest page the instance ever
+ * held, or another instance's live block; aligned or not. */
+static unsigned char foreign_static[256] __attribute__((aligned(64)));
+
+static void op_foreign(inst *s, input *in)
+{
+    uint8_t k = in_u8(in), j = in_u8(in);
+    uint16_t rsize = in_u16(in);
+    unsigned char on_stack[256] __attribute__((aligned(64)));
+    uintptr_t a;
+    switch (k % 5) {
+    case 0: a = (uintptr_t)foreign_static + 64 * (j % 4); break;
+    case 1: a = (uintptr_t)on_stack + 64 * (j % 4); break;
+    case 2: a = s->lo_held - KHEAP_ALIGN * (1 + j % 4); break;
+    case 3: a = s->hi_held + KHEAP_ALIGN * (j % 4); break;
+    default: {
+        const inst *o = &insts[(s->id + 1 + j % (NINST - 1)) % NINST];
+        a = o->h != NULL && o->nlive > 0 ? (uintptr_t)o->blocks[j % o->nlive].p
+                                          : (uintptr_t)foreign_static;
+        break;
+    }
+    }
+    bool misaligned = (k & 8) != 0;
+    if (misaligned)
+        a += 1 + (j >> 2) % (KHEAP_ALIGN - 1);
+    on_stack[0] = 0;
+    misuse_call(s, M_FOREIGN, (k >> 4) % 3, (void *)a, rsize % 1024,
+                misaligned ? texts_misaligned : texts_foreign);
+}
+
+/* Writes past the end of a live block into the next block's header (a live
+ * block's, a free block's or the heap's sentinel), then makes one call on
+ * the block or, when it is live, on the neighbour.  The call must report
+ * once (a text of texts_overflow, an address between the block and the end
+ * of the neighbour's header) or, only where the header was left valid,
+ * succeed without a report.  The instance may be corrupt after it: the
+ * input ends, and the instance is only destroyed (which reads the heap
+ * headers, out of the overflow's reach).  Acts on 1 in 8 of its bytes: an
+ * op that ends the input must not cut every long input short. */
+static bool input_over;
+
+static void op_overflow(inst *s, input *in)
+{
+    uint8_t go = in_u8(in), pat = in_u8(in), how = in_u8(in);
+    uint16_t r = in_u16(in);
+    if (!FUZZ_OVERFLOW || go >= 32)
+        return;
+    if (s->nlive == 0) {
+        tally.skipped++;
+        return;
+    }
+    live b = s->blocks[r % s->nlive];
+    unsigned char *p = b.p;
+    size_t own = load_word(p - WORD), bytes = own & ~FLAG_MASK;
+    ENSURE(s, !(own & (FLAG_FREE | FLAG_SENTINEL)) && bytes % KHEAP_ALIGN == 0 && bytes >= 2 * WORD,
+           "overflow: live block %p has header word %#zx", (void *)p, own);
+    unsigned char *size_at = p - WORD + bytes;      /* the next header's size word */
+    unsigned char *hdr = size_at + WORD - HDR_BYTES; /* the next header's first byte */
+    ENSURE(s, range_held(s, (uintptr_t)hdr, (uintptr_t)size_at + WORD),
+           "overflow: the header after %p (at %p) is not on a held page", (void *)p, (void *)hdr);
+    size_t orig = load_word(size_at), orig_bytes = orig & ~FLAG_MASK;
+    ENSURE(s, orig_bytes % KHEAP_ALIGN == 0 && orig_bytes >= 2 * WORD &&
+                  range_held(s, (uintptr_t)size_at, (uintptr_t)size_at + WORD) &&
+                  (!(orig & FLAG_FREE) ||
+                   range_held(s, (uintptr_t)size_at, (uintptr_t)size_at + orig_bytes + WORD)),
+           "overflow: the header after %p (at %p) is %#zx before the overflow", (void *)p,
+           (void *)size_at, orig);
+    long nb = -1;
+    for (size_t i = 0; i < s->nlive; i++)
+        if (s->blocks[i].p == size_at + WORD)
+            nb = (long)i;
+    ENSURE(s, nb >= 0 || (orig & (FLAG_FREE | FLAG_SENTINEL)),
+           "overflow: the block after %p (header %#zx at %p) is neither live, free nor the sentinel",
+           (void *)p, orig, (void *)size_at);
+
+    /* The write: a fill from the end of the request through n bytes of the
+     * header (a linear overflow), or a forged size word (a targeted one). */
+    static unsigned char saved[1 << 16];
+    unsigned char *from = p + b.size, *to;
+    size_t n = 1 + (size_t)(pat >> 3) % HDR_BYTES;
+    if ((pat & 7) < 4) {
+        to = hdr + n;
+        if ((size_t)(to - from) > sizeof saved) {
+            tally.skipped++;
+            return;
+        }
+    } else {
+        from = size_at;
+        to = size_at + WORD;
+    }
+    memcpy(saved, from, (size_t)(to - from));
+    unsigned char hdr_before[2 * sizeof(size_t)];
+    memcpy(hdr_before, hdr, HDR_BYTES);
+    size_t forged = orig;
+    switch (pat & 7) {
+    case 0: memset(from, 0, (size_t)(to - from)); break;
+    case 1: memset(from, 0xff, (size_t)(to - from)); break;
+    case 2: memset(from, 0x41, (size_t)(to - from)); break;
+    case 3: stamp(p, b.size, (size_t)(to - p), b.seed); break;       /* the data runs on */
+    case 4: forged = 2 * orig_bytes | (orig & FLAG_MASK); break;
+    case 5: forged = orig | FLAG_FREE; break;
+    case 6: forged = (orig_bytes + KHEAP_ALIGN) | (orig & FLAG_MASK); break;
+    default: forged = orig ^ (size_t)1 << (3 + (pat >> 3) % (8 * WORD - 3)); break;  /* one bit */
+    }
+    if ((pat & 7) >= 4)
+        store_word(size_at, forged);
+    size_t now = load_word(size_at), now_bytes = now & ~FLAG_MASK;
+    bool header_same = memcmp(hdr_before, hdr, HDR_BYTES) == 0;
+    bool all_same = memcmp(saved, from, (size_t)(to - from)) == 0;
+    bool on_neighbour = (how & 1) && nb >= 0;
+    unsigned char *target = on_neighbour ? size_at + WORD : p;
+
+    /* Left valid: in the full tier the header is the same and, when the
+     * block itself is freed, so is its canary (check words and canaries see
+     * any change; freeing the neighbour reads only its own header).  In the
+     * basic tier the header is the
+     * same, or it is now a well-formed header of a block in use (no flag, a
+     * size that is a multiple of KHEAP_ALIGN): the O(1) tests cannot tell
+     * that from the truth (kheap.h: bytes that look like a live block can
+     * pass), and no free trusts more of it than that.  A free flag, a
+     * sentinel's size, a free block's size, a misaligned or tiny size are
+     * what free must report. */
+    bool valid;
+    if (KHEAP_HARDEN)
+        valid = header_same && (on_neighbour || all_same);
+    else
+        valid = header_same || ((now & FLAG_MASK) == 0 && now_bytes % KHEAP_ALIGN == 0 &&
+                                now_bytes >= 2 * WORD);
+    tracef("  overflow: block %p size %zu, pattern %u, %zu bytes at %p: next header %#zx -> %#zx "
+           "(%s), then free(%p)%s\n", (void *)p, b.size, pat & 7u, (size_t)(to - from),
+           (void *)from, orig, now, nb >= 0 ? "live" : (orig & FLAG_SENTINEL) ? "sentinel" : "free",
+           (void *)target, valid ? ", header left valid" : "");
+
+    s->overflowed = true;
+    input_over = true;
+    s->expect_report = true;
+    s->reports = 0;
+    kheap_free(s->h, target);
+    s->expect_report = false;
+    tally.ops[M_OVERFLOW]++;
+    tracef("  overflow: free(%p) -> %d report(s): %s (%p)\n", (void *)target, s->reports,
+           s->reports != 0 ? s->report_what : "-", s->reports != 0 ? s->report_addr : NULL);
+    if (s->reports == 0) {
+        ENSURE(s, valid, "overflow not reported: pattern %u wrote %zu bytes at %p (block %p size %zu), "
+                         "next header %#zx -> %#zx, and free(%p) returned without a report",
+               pat & 7u, (size_t)(to - from), (void *)from, (void *)p, b.size, orig, now,
+               (void *)target);
+        tally.overflow_silent++;
+        return;
+    }
+    report_expected(s, "overflow", CALL_FREE, target, texts_overflow);
+    const unsigned char *a = s->report_addr;
+    ENSURE(s, a == target || (a >= p && a <= size_at + 2 * WORD),
+           "overflow: free(%p) reported '%s' at %p, outside [%p, %p]", (void *)target,
+           s->report_what, (const void *)a, (void *)p, (void *)(size_at + 2 * WORD));
+}
+
 typedef void (*op_fn)(inst *, input *);
 typedef struct op_def {
     const char *name;
     op_fn fn;
     unsigned weight;
+    bool keeps_freed;  /* cannot reuse the memory of the block freed last */
 } op_def;
 
+/* make_corpus.py's SLOT table follows these weights. */
 static const op_def ops[] = {
-    {"alloc", op_alloc, 16},     {"calloc", op_calloc, 4},   {"realloc", op_realloc, 10},
-    {"aligned_alloc", op_aligned, 6}, {"free", op_free, 14}, {"usable_size", op_usable, 3},
-    {"stats", op_stats, 2},      {"walk", op_walk, 2},       {"dump", op_dump, 1},
-    {"faults", op_faults, 2},    {"recreate", op_recreate, 1}, {"free_all", op_free_all, 1},
-    {"sbrk", op_sbrk, 1},        {"verify_all", op_verify_all, 1},
+    {"alloc", op_alloc, 15, false},       {"calloc", op_calloc, 4, false},
+    {"realloc", op_realloc, 9, false},    {"aligned_alloc", op_aligned, 6, false},
+    {"free", op_free, 13, true},          {"usable_size", op_usable, 2, true},
+    {"stats", op_stats, 2, false},        {"walk", op_walk, 2, true},
+    {"dump", op_dump, 1, true},           {"faults", op_faults, 2, true},
+    {"recreate", op_recreate, 1, false},  {"free_all", op_free_all, 1, true},
+    {"sbrk", op_sbrk, 1, true},           {"verify_all", op_verify_all, 1, true},
+    {"double_free", op_double_free, 1, true}, {"interior", op_interior, 1, true},
+    {"foreign", op_foreign, 1, true},     {"overflow", op_overflow, 1, true},
 };
 #define NOPS (sizeof ops / sizeof ops[0])
 static const op_def *op_table[64];
@@ -1070,9 +1498,26 @@ static void build_op_table(void)
     for (size_t i = 0; i < NOPS; i++)
         for (unsigned w = 0; w < ops[i].weight && n < 64; w++)
             op_table[n++] = &ops[i];
-    while (n < 64)
-        op_table[n++] = &ops[NOPS - 1];
+    ENSURE(NULL, n == 64, "the op weights fill %zu of 64 slots", n);
 }
+
+/* One line: what the misuse ops did, so a run that made none shows. */
+static void misuse_tally_line(const char *prefix)
+{
+    unsigned long total = 0;
+    for (int k = 0; k < M_KINDS; k++)
+        total += tally.ops[k];
+    fprintf(stderr, "%smisuse: %lu calls (double free %lu, interior %lu, foreign %lu, overflow %lu%s), "
+                    "%lu reports checked, %lu overflows left their header valid, %lu skipped\n",
+            prefix, total, tally.ops[M_DOUBLE_FREE], tally.ops[M_INTERIOR], tally.ops[M_FOREIGN],
+            tally.ops[M_OVERFLOW], FUZZ_OVERFLOW ? "" : ", built out", tally.reports,
+            tally.overflow_silent, tally.skipped);
+}
+
+#ifndef FUZZ_REPLAY_MAIN
+/* libFuzzer ends with exit(): the line follows its final statistics. */
+static void misuse_tally_print(void) { misuse_tally_line("fuzz "); }
+#endif
 
 /* ------------------------------------------------------------ entry */
 
@@ -1081,12 +1526,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     input in = {data, size, 0};
     if (op_table[0] == NULL) {
         build_op_table();
+#ifndef FUZZ_REPLAY_MAIN
+        atexit(misuse_tally_print);
+#endif
         POISON(bufs, sizeof bufs);
         const char *t = getenv("FUZZ_TRACE");
         trace = t != NULL && *t != '\0' && *t != '0';
     }
     op_index = 0;
     op_name = "setup";
+    input_over = false;
+    /* Stamps are data the misuse ops read (a forged header, an overflow
+     * that runs on): the same input must stamp the same bytes. */
+    seed_counter = 0;
     uint8_t cfg[NINST][3];
     for (int i = 0; i < NINST; i++)
         for (int j = 0; j < 3; j++)
@@ -1111,13 +1563,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         tracef("op %lu: %s on %d\n", op_index, op->name, s->id);
         if (s->h == NULL && op->fn != op_recreate && op->fn != op_sbrk && op->fn != op_faults)
             continue;
+        if (!op->keeps_freed)
+            s->freed = NULL;
         op->fn(s, &in);
+        if (input_over)
+            break;
         check_instance(s);
     }
     op_name = "teardown";
     for (int i = 0; i < NINST; i++) {
         inst *s = &insts[i];
-        if (s->h != NULL)
+        if (s->h != NULL && !s->overflowed)
             op_verify_all(s, &in);
         verify_brk(s, s->brk_start, s->brk);
         instance_destroy(s);
@@ -1127,10 +1583,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #ifdef FUZZ_REPLAY_MAIN
+/* -m first: fail unless the inputs made every kind of misuse call (the
+ * overflow only when it is built in) and checked a report. */
 int main(int argc, char **argv)
 {
     static uint8_t data[1 << 20];
-    for (int i = 1; i < argc; i++) {
+    bool want_misuse = argc > 1 && strcmp(argv[1], "-m") == 0;
+    int first = want_misuse ? 2 : 1;
+    for (int i = first; i < argc; i++) {
         FILE *f = fopen(argv[i], "rb");
         if (f == NULL) {
             perror(argv[i]);
@@ -1141,7 +1601,20 @@ int main(int argc, char **argv)
         fprintf(stderr, "replay %s (%zu bytes)\n", argv[i], n);
         LLVMFuzzerTestOneInput(data, n);
     }
-    fprintf(stderr, "replayed %d input(s): ok\n", argc - 1);
+    char done[64];
+    snprintf(done, sizeof done, "replayed %d input(s): ok; ", argc - first);
+    misuse_tally_line(done);
+    if (want_misuse) {
+        for (int k = 0; k < M_KINDS; k++)
+            if (tally.ops[k] == 0 && (k != M_OVERFLOW || FUZZ_OVERFLOW)) {
+                fprintf(stderr, "replay: no %s misuse call in these inputs\n", misuse_names[k]);
+                return 1;
+            }
+        if (tally.reports == 0) {
+            fprintf(stderr, "replay: no report checked\n");
+            return 1;
+        }
+    }
     return 0;
 }
 #endif

@@ -13,15 +13,17 @@ import os
 import struct
 import sys
 
-# First slot of each operation (weights: alloc 16, calloc 4, realloc 10,
-# aligned_alloc 6, free 14, usable_size 3, stats 2, walk 2, dump 1,
-# faults 2, recreate 1, free_all 1, sbrk 1, verify_all 1).
+# First slot of each operation (weights: alloc 15, calloc 4, realloc 9,
+# aligned_alloc 6, free 13, usable_size 2, stats 2, walk 2, dump 1,
+# faults 2, recreate 1, free_all 1, sbrk 1, verify_all 1, and the misuse
+# ops double_free 1, interior 1, foreign 1, overflow 1).
 SLOT = {}
 _first = 0
-for _name, _weight in [("alloc", 16), ("calloc", 4), ("realloc", 10), ("aligned", 6),
-                       ("free", 14), ("usable", 3), ("stats", 2), ("walk", 2), ("dump", 1),
+for _name, _weight in [("alloc", 15), ("calloc", 4), ("realloc", 9), ("aligned", 6),
+                       ("free", 13), ("usable", 2), ("stats", 2), ("walk", 2), ("dump", 1),
                        ("faults", 2), ("recreate", 1), ("free_all", 1), ("sbrk", 1),
-                       ("verify_all", 1)]:
+                       ("verify_all", 1), ("double_free", 1), ("interior", 1),
+                       ("foreign", 1), ("overflow", 1)]:
     SLOT[_name] = _first
     _first += _weight
 assert _first == 64
@@ -98,6 +100,49 @@ def aligned(inst, log2, size):
     return op(inst, "aligned", bytes([log2]) + size)
 
 
+# Misuse calls: 0 free, 1 realloc, 2 usable_size.
+CALLS = (0, 1, 2)
+
+
+def double_free(inst, call, rsize=64):
+    """The block freed last, again (skipped when something could have reused it)."""
+    return op(inst, "double_free", bytes([call]) + struct.pack("<H", rsize))
+
+
+def interior(inst, call, i, off, forge=0, misaligned=False, rsize=64):
+    """Live block i + an offset: misaligned, or aligned with the word below it
+    forged (0 the data as it is, 1 zero, 2 free flag, 3 sentinel flag, 4 huge,
+    5 not a multiple of the alignment, 6 below any block, 7 past the region)."""
+    return op(inst, "interior", bytes([call | (4 if misaligned else 0), forge]) +
+              pick(i) + struct.pack("<HH", off, rsize))
+
+
+def foreign_k(where, misaligned, call):
+    """The foreign op's first byte: k % 5 where (0 static buffer, 1 stack,
+    2 below the lowest page held, 3 at/above the highest, 4 another
+    instance's block), bit 3 misaligned, (k >> 4) % 3 the call."""
+    for k in range(256):
+        if k % 5 == where and bool(k & 8) == misaligned and (k >> 4) % 3 == call:
+            return k
+    raise ValueError((where, misaligned, call))
+
+
+def foreign(inst, where, call, misaligned=False, j=0, rsize=64):
+    return op(inst, "foreign", bytes([foreign_k(where, misaligned, call), j]) +
+              struct.pack("<H", rsize))
+
+
+def overflow(inst, i, pattern, extra=0, neighbour=False):
+    """Live block i overflows into the next header, then one free of it or
+    (neighbour) of the next block when that is live; ends the input.
+    pattern: 0-3 fill (0x00, 0xff, 0x41, the data running on) through
+    1 + extra % (header bytes) bytes of the header; 4-7 a forged size word
+    (doubled, free flag, one alignment more, bit 3 + extra flipped)."""
+    assert 0 <= extra < 32
+    return op(inst, "overflow", bytes([0, pattern | (extra << 3),
+                                       1 if neighbour else 0]) + pick(i))
+
+
 def seeds():
     s = {}
     # Plain use of one instance: allocs, frees, reallocs, walk, dump.
@@ -166,7 +211,57 @@ def seeds():
         body += free(inst, 1) + op(inst, "walk", b"\xd0")
     s["three"] = header(DEFAULT, (geometry(9, False, True, 6), knobs(7, 5), 1),
                         (geometry(11), knobs(0, 0, True), 2)) + body
+
+    # Double free, realloc and usable_size of the block freed last: after a
+    # plain free, after walks and dumps in between, after a merge with its
+    # free neighbours, after realloc to 0, and of a large block (its heap goes
+    # back: skipped).  An alloc in between makes it skip too.
+    body = b"".join(alloc(0, small(n)) for n in (40, 100, 24, 300, 64, 8))
+    body += free(0, 1) + b"".join(double_free(0, c) for c in CALLS)
+    body += free(0, 0) + op(0, "walk", b"\0") + op(0, "dump") + double_free(0, 0)
+    body += free(0, 0) + double_free(0, 0) + double_free(0, 1, 0)
+    body += realloc(0, 16 | 0, 0) + double_free(0, 0)
+    body += alloc(0, small(10)) + double_free(0, 0)
+    body += alloc(0, large(300000)) + free(0, 2) + double_free(0, 0)
+    body += op(0, "free_all", b"\0") + double_free(0, 2)
+    body += op(1, "walk", b"\0")
+    s["misuse_double_free"] = header(DEFAULT, (geometry(8, False, True), knobs(1, 3), 3),
+                                     DEFAULT) + body
+
+    # Interior pointers: misaligned, and aligned with each forged header word.
+    body = alloc(0, small(200)) + alloc(0, small(1)) + alloc(0, medium(5000))
+    for c in CALLS:
+        body += interior(0, c, 0, 7, misaligned=True) + interior(0, c, 1, 300, misaligned=True)
+    for forge in range(8):
+        body += interior(0, forge % 3, 0, forge, forge=forge)
+        body += interior(0, 0, 2, 100 + forge, forge=forge)
+    body += op(0, "verify_all")
+    s["misuse_interior"] = header(DEFAULT, DEFAULT, DEFAULT) + body
+
+    # Foreign pointers: the harness's static buffer and stack, just outside
+    # the pages held, another instance's block; aligned and misaligned.
+    body = alloc(1, small(50)) + alloc(0, medium(20000)) + alloc(0, small(3))
+    for where in range(5):
+        for c in CALLS:
+            body += foreign(0, where, c, misaligned=False, j=where + c)
+            body += foreign(0, where, c, misaligned=True, j=4 * c + where)
+    body += foreign(2, 4, 0, j=1)
+    s["misuse_foreign"] = header(DEFAULT, DEFAULT, (geometry(7), knobs(), 4)) + body
+
+    # Overflows into the next header, each ending its input: into a live
+    # neighbour (then free the block, or the neighbour), into a free block,
+    # into the heap's sentinel; fills and a forged size word.  Each of these
+    # is reported (or left valid) today in both tiers; their mutations find
+    # the basic tier's forged-header crashes (issue 11).
+    three = alloc(0, small(100)) + alloc(0, small(100)) + alloc(0, small(100))
+    pre = header(DEFAULT, DEFAULT, DEFAULT) + alloc(1, small(30))
+    s["misuse_overflow_live"] = pre + three + overflow(0, 0, 0)
+    s["misuse_overflow_neighbour"] = pre + three + overflow(0, 0, 1, 7, neighbour=True)
+    s["misuse_overflow_forged"] = pre + three + overflow(0, 0, 4, neighbour=True)
+    s["misuse_overflow_free"] = pre + three + alloc(0, small(40)) + free(0, 1) + overflow(0, 0, 1, 15)
+    s["misuse_overflow_sentinel"] = pre + alloc(0, large(5000)) + overflow(0, 0, 1)
     return s
+
 
 
 def main():

@@ -1,6 +1,7 @@
 #!/bin/sh
-# Runs the libFuzzer binary and prints one summary line from its log:
+# Runs the libFuzzer binary and prints two summary lines from its log:
 #   fuzz: N runs in S s (R exec/s), cov C, ft F
+#   fuzz misuse: N calls (...), R reports checked, ...
 # On a crash it shows the end of the log and the saved input, and fails.
 # Usage: tests/fuzz/run-fuzz.sh BINARY CORPUS_DIR LOG [libFuzzer flags...]
 set -u
@@ -38,3 +39,12 @@ if [ -z "$summary" ]; then
     exit 1
 fi
 echo "$summary"
+# The harness's own last line (at exit): the misuse calls it made and the
+# reports it checked.  A run that made none fails.
+misuse=$(grep '^fuzz misuse: ' "$log" | tail -1)
+case $misuse in
+"fuzz misuse: 0 calls"* | "")
+    echo "fuzz: FAILED: no misuse call made (${misuse:-no 'fuzz misuse:' line in $log})" >&2
+    exit 1 ;;
+esac
+echo "$misuse"
