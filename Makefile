@@ -33,7 +33,7 @@ deps-target:
 
 # ---------------------------------------------------------------- host suite
 HOST_DIR := $(BUILD)/host
-HOST_CFLAGS := -std=c11 -g -O1 $(WARN) -D_DEFAULT_SOURCE
+HOST_CFLAGS := -std=c11 -g -O1 $(WARN) -D_DEFAULT_SOURCE -DKTEST_HOST=1
 HOST_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 HOST_SRC := $(ALLOC_SRC) $(SUITE_SRC) tests/host_main.c tests/host_provider.c host/mmap_provider.c
 

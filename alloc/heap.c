@@ -724,10 +724,57 @@ HOT void *alloc_locked(kheap *h, size_t size)
 
 /* --------------------------------------------------- validating pointers */
 
+/* May the words [from, to] be read?  Only the provider can say whether a
+ * page is held now (the instance's bounds cover pages that went back, and
+ * on a shared region other instances' pages); where it has no owns(),
+ * every page in the bounds counts as held.  `near` is an address already
+ * found held (or NULL): a word in its page needs no call, and most do. */
+HOT bool words_held(const kheap *h, const void *near, const void *from, const void *to)
+{
+    bool (*owns)(void *, const void *) = h->config.provider.owns;
+    size_t ps = h->page_size;
+    if (owns == NULL)
+        return true;
+    if ((near == NULL || ((uintptr_t)near ^ (uintptr_t)from) >= ps) && !owns(h->config.provider.ctx, from))
+        return false;
+    return ((uintptr_t)from ^ (uintptr_t)to) < ps || owns(h->config.provider.ctx, to);
+}
+
+/* The words of b's header, from the first to the size word. */
+#define HDR_FIRST(b) ((const char *)(b) + PAYLOAD_OFF - HDR)
+#define HDR_SIZE(b) ((const char *)(b) + PAYLOAD_OFF - W)
+
+/* The checks of a next block that claims to be free or the sentinel: what
+ * free will follow from it must hold, so that a forged size word sends
+ * free neither outside the pages held nor through a block that is not
+ * there.  A free block's footer and the next header's PREV_FREE must agree
+ * with its size; a sentinel's size must lead back to its heap's header. */
+static const char *next_validate(const kheap *h, const block *next, size_t next_word)
+{
+    size_t size = next_word & ~FLAG_MASK;
+    uintptr_t at = (uintptr_t)next;
+    if (next_word & FLAG_FREE) {
+        const block *after = (const block *)(at + size);
+        if (size > h->first + h->span - at || !words_held(h, HDR_SIZE(next), after, HDR_SIZE(after)) ||
+            after->prev_size != size || !(after->size & FLAG_PREV_FREE) || !hdr_ok(h, after))
+            return "overflow into the next block's header";
+    } else {
+        uintptr_t hp = at + PAYLOAD_OFF - size;
+        if (size > at + PAYLOAD_OFF - (h->first - PAYLOAD_OFF) || (hp & (h->page_size - 1)) != 0 ||
+            !words_held(h, HDR_SIZE(next), (const void *)hp, (const char *)hp + sizeof(heap) - 1) ||
+            ((const heap *)hp)->magic != HEAP_MAGIC || ((const heap *)hp)->owner != h ||
+            ((const heap *)hp)->pages << h->page_shift != size)
+            return "overflow into the next block's header";
+    }
+    return NULL;
+}
+
 /* Checks that p is the payload of a live block of h, as far as cheap tests
- * tell: the pointer, its header, the next header and (when the previous
- * block is free) the footer free will merge through.  Returns NULL, or a
- * message naming the likely bug, from the first test that fails. */
+ * tell, reading no word before the provider (where it can tell) says its
+ * page is held: the pointer, its header, the next header and what free
+ * will follow from it, and (when the previous block is free) the footer
+ * free will merge through.  Returns NULL, or a message naming the likely
+ * bug, from the first test that fails. */
 HOT const char *block_validate(const kheap *h, const void *p, block **out)
 {
     uintptr_t a = (uintptr_t)p;
@@ -739,6 +786,8 @@ HOT const char *block_validate(const kheap *h, const void *p, block **out)
     if (released_holds(h, a))
         return "double free: its heap was given back";
     block *b = block_from_payload(p);
+    if (!words_held(h, NULL, HDR_FIRST(b), HDR_SIZE(b)))
+        return "not in a page the instance holds: a double free after its heap went back?";
     if (!hdr_ok(h, b))
         return "header check failed: double free, or a write over the header";
     size_t word = b->size;
@@ -749,19 +798,30 @@ HOT const char *block_validate(const kheap *h, const void *p, block **out)
     if ((word & (FLAG_SENTINEL | ((ALIGN - 1) & ~FLAG_MASK))) != 0 || word < MIN_BLOCK ||
         (word & ~FLAG_MASK) > h->span - off)
         return "not a block (interior pointer or bad header)";
-    const block *next = (const block *)(const void *)((const char *)b + (word & ~FLAG_MASK));
+    const block *next = (const block *)(a - PAYLOAD_OFF + (word & ~FLAG_MASK));
+    if (!words_held(h, HDR_SIZE(b), HDR_FIRST(next), HDR_SIZE(next)))
+        return "not a block (interior pointer or bad header)";
     size_t next_word = next->size;
-    if (!hdr_ok(h, next) || next_word < MIN_BLOCK)
+    if (!hdr_ok(h, next) || next_word < MIN_BLOCK || (next_word & (ALIGN - 1) & ~FLAG_MASK) != 0)
         return "overflow into the next block's header";
     if (next_word & FLAG_PREV_FREE)
         return "double free after a merge, or overflow into the next header";
+    if (next_word & (FLAG_FREE | FLAG_SENTINEL)) {
+        const char *why = next_validate(h, next, next_word);
+        if (why != NULL)
+            return why;
+    }
     if (word & FLAG_PREV_FREE) {
         /* The previous block's header must be exactly "free, this size",
          * and lie at or above the lowest page ever held: prev_size <= off
          * puts prev at or above first - PAYLOAD_OFF, that page's start. */
+        if (!words_held(h, HDR_FIRST(b), b, b))
+            return "underflow into the header (bad previous footer)";
         size_t prev_size = b->prev_size;
-        const block *prev = (const block *)(const void *)((const char *)b - prev_size);
-        if ((prev_size & (ALIGN - 1)) != 0 || prev_size < MIN_BLOCK || prev_size > off ||
+        if ((prev_size & (ALIGN - 1)) != 0 || prev_size < MIN_BLOCK || prev_size > off)
+            return "underflow into the header (bad previous footer)";
+        const block *prev = (const block *)(a - PAYLOAD_OFF - prev_size);
+        if (!words_held(h, b, HDR_FIRST(prev), HDR_SIZE(prev)) ||
             prev->size != (prev_size | FLAG_FREE) || !hdr_ok(h, prev))
             return "underflow into the header (bad previous footer)";
     }

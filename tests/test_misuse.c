@@ -417,6 +417,101 @@ static void t_footer_below_first_page(const ktest_env *env)
     kt_close(&t, env);
 }
 
+/* ------------------------------------------------ pages given back */
+
+/* What free says of a pointer whose heap went back: the full tier may
+ * remember the run, the basic tier asks the provider. */
+#define GONE_TEXT (KHEAP_HARDEN ? "double free: its heap was given back" \
+                                : "not in a page the instance holds: a double free after its heap went back?")
+
+/* free(p); free(p) of a large block whose heap went back: reported through
+ * the provider's owns() before a word of the gone pages is read. */
+static void double_free_after_release(kheap *h, kt_panic_log *log, size_t large)
+{
+    void *keep = kheap_alloc(h, 32);
+    void *p = kheap_alloc(h, large);
+    KT_REQUIRE(keep != NULL && p != NULL);
+    kheap_free(h, p);
+    kheap_stats before = kt_stats(h);
+    kheap_free(h, p);
+    KT_EQ(1, log->count);
+    KT_PTR_EQ(p, log->addr);
+    KT_STR_EQ(GONE_TEXT, log->what);
+    KT_EQ(0, kheap_usable_size(h, p));
+    KT_EQ(2, log->count);
+    KT_PTR_EQ(p, log->addr);
+    kheap_stats after = kt_stats(h);
+    KT_SAME_STATS(&before, &after, 0);
+    KT_CHECK(h);
+    kheap_free(h, keep);
+}
+
+static void t_double_free_of_released_heap(const ktest_env *env)
+{
+    kt_heap t;
+    if (!kt_open(&t, env, &STD))
+        return;
+    size_t large = t.config.large_threshold != 0 ? 2 * t.config.large_threshold : 16 * KIB;
+    double_free_after_release(t.h, &t.panic, large);
+    kt_close(&t, env);
+}
+
+/* The same where given-back pages fault on any access (the host's guard
+ * provider), so a read of them would kill the suite.  Host only: on target
+ * no provider can make a page fault, and the case is not registered. */
+static void t_double_free_released_guarded(const ktest_env *env)
+{
+    KT_REQUIRE(env->guard_provider != NULL);
+    kt_panic_log log = {0};
+    kheap_config c = {.provider = *env->guard_provider, .panic = kt_panic_record, .panic_ctx = &log};
+    kheap *h = kheap_create(&c);
+    KT_REQUIRE(h != NULL);
+    double_free_after_release(h, &log, 64 * KIB);
+    kheap_destroy(h);
+}
+
+/* Two instances share a region: X's large block goes back, Y's large block
+ * takes the same pages, and X frees its old pointer again.  X must report
+ * it (the region says the page is Y's), not free Y's live block. */
+static void t_double_free_into_another_instance(const ktest_env *env)
+{
+    kt_heap t;
+    if (!kt_prepare(&t, env, &STD))
+        return;
+    kheap_provider second = kheap_region_provider(t.sub);
+    KT_REQUIRE(second.map != NULL);
+    kheap_config cy = t.config;
+    kt_panic_log ylog = {0};
+    cy.provider = second;
+    cy.panic_ctx = &ylog;
+    t.h = kheap_create(&t.config);
+    kheap *y = kheap_create(&cy);
+    KT_REQUIRE(t.h != NULL && y != NULL);
+    size_t large = 16 * KIB;
+    char *p = kheap_alloc(t.h, large);
+    KT_REQUIRE(p != NULL);
+    kheap_free(t.h, p);
+    char *q = kheap_alloc(y, large);
+    KT_REQUIRE(q != NULL);
+    KT_PTR_EQ(p, q);  /* the same pages, the same layout */
+    ktest_fill(q, large, 5);
+    kheap_stats ybefore = kt_stats(y);
+    kheap_free(t.h, p);
+    KT_EQ(1, t.panic.count);
+    KT_PTR_EQ(p, t.panic.addr);
+    KT_STR_EQ(GONE_TEXT, t.panic.what);
+    KT_EQ(0, ylog.count);
+    kheap_stats yafter = kt_stats(y);
+    KT_SAME_STATS(&ybefore, &yafter, 0);
+    KT_TRUE(ktest_verify(q, large, 5));
+    KT_CHECK(t.h);
+    KT_CHECK(y);
+    kheap_free(y, q);
+    kheap_destroy(y);
+    KT_TRUE(kheap_region_provider_release(&second));
+    kt_close(&t, env);
+}
+
 static const ktest_case cases[] = {
     {"misuse: an interrupt in the unlock window reports its own misuse, the call its own",
      t_irq_reports_its_own},
@@ -428,6 +523,14 @@ static const ktest_case cases[] = {
      t_forged_zero_size_ends_walks},
     {"misuse: a footer reaching below the instance's lowest page is reported",
      t_footer_below_first_page},
+    {"misuse: a double free of a block whose heap went back is reported",
+     t_double_free_of_released_heap},
+    {"misuse: a double free into another instance's pages on a shared region is reported",
+     t_double_free_into_another_instance},
+#ifdef KTEST_HOST
+    {"misuse: a double free of a released heap reads no faulting page (host guard provider)",
+     t_double_free_released_guarded},
+#endif
 #if KHEAP_HARDEN
     {"misuse: after corruption the dump, walk and stats of a stopped instance read no block",
      t_stopped_instance_diagnostics},
