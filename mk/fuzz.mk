@@ -27,7 +27,7 @@
 
 FUZZ_HARDEN ?= 0
 FUZZ_OVERFLOW ?= 1
-FUZZ_TEST_OVERFLOW_BASIC ?= 0
+FUZZ_TEST_OVERFLOW_BASIC ?= 1
 FUZZ_DIR := $(BUILD)/fuzz$(if $(filter 1,$(FUZZ_HARDEN)),-harden)$(if $(filter 0,$(FUZZ_OVERFLOW)),-nooverflow)
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60

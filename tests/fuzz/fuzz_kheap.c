@@ -320,6 +320,18 @@ static bool w_grow(void *ctx, void *end, size_t pages)
     return true;
 }
 
+/* The region's answer, checked against the model of what this instance
+ * holds. */
+static bool w_owns(void *ctx, const void *addr)
+{
+    inst *s = ctx;
+    const unsigned char *c = addr;
+    bool held = c >= s->rstart && c < s->rend && held_bit(s, page_index(s, (void *)(uintptr_t)c));
+    bool real = s->real.owns(s->real.ctx, addr);
+    ENSURE(s, real == held, "owns(%p) says %d, the model %d", addr, real, held);
+    return real;
+}
+
 static uintptr_t w_lock(void *ctx)
 {
     inst *s = ctx;
@@ -370,9 +382,10 @@ static void region_setup(inst *s, uint8_t a, uint8_t c)
     unsigned char *end = start + s->region_bytes;
 
     /* Between inputs the whole buffer is poisoned: open just enough for the
-     * region's bookkeeping (64 bytes + one bit per page, at most 8256 bytes,
-     * plus rounding the start up to a page). */
-    size_t meta_room = 8256 + 2 * 4096;
+     * region's bookkeeping (64 bytes, then an owner byte and a bit per page
+     * in groups of 32 pages), after rounding the start up to a page. */
+    size_t pages_max = s->region_bytes / s->page_size;
+    size_t meta_room = 64 + 36 * ((pages_max + 31) / 32) + s->page_size;
     UNPOISON(start, meta_room);
     s->region = kheap_region_init(start, end, s->page_size);
     ENSURE(s, s->region != NULL, "kheap_region_init(%p, %p, %zu) failed", (void *)start,
@@ -417,6 +430,7 @@ static void instance_create(inst *s, uint8_t b)
             .map = w_map,
             .unmap = w_unmap,
             .grow = s->grow_hidden ? NULL : w_grow,
+            .owns = w_owns,
             .unmap_spans_runs = true,
         },
         .panic = w_panic,
