@@ -105,12 +105,14 @@ test-freestanding: $(FS_DIR)/alloc-cortex-m0.o $(FS_DIR)/alloc-cortex-m3.o
 # (mk/newlib.mk, included by mk/target.mk), the interrupt stress (mk/irqtest.mk), the heap pictures
 # and debugger (mk/heapmap.mk), the benchmark (mk/bench.mk).  Each adds its
 # checks to TARGET_TESTS, DROPIN_TESTS, FUZZ_TESTS or TOOLS_TESTS.
--include mk/target.mk
--include mk/host.mk
--include mk/fuzz.mk
--include mk/irqtest.mk
--include mk/heapmap.mk
--include mk/bench.mk
+# `include`, not `-include`: a fragment that went missing must stop the
+# build, not quietly take its stages out of `make test`.
+include mk/target.mk
+include mk/host.mk
+include mk/fuzz.mk
+include mk/irqtest.mk
+include mk/heapmap.mk
+include mk/bench.mk
 
 all: $(HOST_DIR)/ktest-asan
 

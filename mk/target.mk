@@ -25,7 +25,8 @@ KERNEL_LIBC_OMIT :=
 KERNEL_LIBC_CFLAGS := -ffreestanding -nostdlib
 KERNEL_LIBC_LDFLAGS :=
 KERNEL_LIBC_LIBS :=
--include mk/newlib.mk
+# Not -include: without it the newlib stages would silently drop out.
+include mk/newlib.mk
 ifeq ($(LIBC),none)
 KERNEL_VARIANT := $(BOARD)
 else ifneq ($(filter $(LIBC),$(KERNEL_LIBCS)),)
