@@ -50,6 +50,15 @@ $(HOST_DIR)/ktest-m32: $(HOST_SRC) $(ALLOC_HDR) $(SUITE_HDR) | deps-host
 # Every stage of `make test` leaves its output in $(RESULTS); test-summary
 # sums their "N passed, M failed" lines into the one line that ends the run.
 RESULTS := $(BUILD)/results
+# `make test` starts from an empty $(RESULTS): a log left by an earlier run
+# would stand in for a stage that did not run this time.  Cleared while the
+# Makefile is read, so before any stage (under -j, in any order) writes;
+# not under -n, which only prints.
+ifneq ($(filter test,$(MAKECMDGOALS)),)
+ifeq ($(findstring n,$(firstword -$(MAKEFLAGS))),)
+$(shell rm -rf $(RESULTS))
+endif
+endif
 SHOW_AND_LOG = 2>&1 | tee $(RESULTS)/$(1).log; exit $${PIPESTATUS[0]}
 SHELL := /bin/bash
 
