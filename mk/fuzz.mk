@@ -71,19 +71,38 @@ fuzz: $(FUZZ_BIN)
 		$(FUZZ_RUN_FLAGS) -max_total_time=$(FUZZ_SECONDS) $(FUZZ_FLAGS)
 
 FUZZ_TIER := $(if $(filter 1,$(FUZZ_HARDEN)),full tier (KHEAP_HARDEN=1),basic tier)
+# One case per tier in build/results/fuzz.log (`ok N`/`not ok N`, then
+# `N passed, M failed`), from the exit status of its sub-make: both tiers
+# run even when the first fails.
 test-fuzz:
-	$(Q)$(MAKE) --no-print-directory test-fuzz-tier FUZZ_HARDEN=0
-	$(Q)$(MAKE) --no-print-directory test-fuzz-tier FUZZ_HARDEN=1
+	@mkdir -p $(RESULTS)
+	$(Q){ n=0; bad=0; for h in 0 1; do \
+		n=$$((n + 1)); tier=$$([ $$h = 1 ] && echo "full tier" || echo "basic tier"); \
+		if $(MAKE) --no-print-directory test-fuzz-tier FUZZ_HARDEN=$$h; then \
+			echo "ok $$n - fuzz, $$tier: every seed replayed, $(FUZZ_TEST_RUNS) runs without a finding"; \
+		else bad=$$((bad + 1)); echo "not ok $$n - fuzz, $$tier: see above"; fi; \
+	done; echo "$$((n - bad)) passed, $$bad failed"; [ $$bad = 0 ]; } $(call SHOW_AND_LOG,fuzz)
 
+# The replay must have read every seed, and the run must have done all its
+# runs: one cut short by -max_total_time fails instead of passing with less.
+# The time limit only bounds a runaway: the full tier's 10,000 runs take
+# about 45 s on a loaded 2-core machine.
+FUZZ_TEST_MAX_SECONDS ?= 300
+FUZZ_SEED_COUNT = $(words $(wildcard $(FUZZ_SEEDS)/*))
 test-fuzz-tier: $(FUZZ_BIN) $(FUZZ_REPLAY_BIN)
 	@echo "== fuzz, $(FUZZ_TIER): seeds through the gcc replay build"
 	$(Q)$(FUZZ_REPLAY_BIN) $(FUZZ_SEEDS)/* >$(FUZZ_DIR)/replay.log 2>&1 || \
 		{ cat $(FUZZ_DIR)/replay.log; exit 1; }; tail -1 $(FUZZ_DIR)/replay.log
+	$(Q)tail -1 $(FUZZ_DIR)/replay.log | grep -qx 'replayed $(FUZZ_SEED_COUNT) input(s): ok' || \
+		{ echo "fuzz: expected 'replayed $(FUZZ_SEED_COUNT) input(s): ok' (one per seed)"; exit 1; }
 	@echo "== fuzz, $(FUZZ_TIER): $(FUZZ_TEST_RUNS) runs from the seeds (log: $(FUZZ_DIR)/test-fuzz.log)"
 	$(Q)rm -rf $(FUZZ_DIR)/test-corpus && mkdir -p $(FUZZ_DIR)/test-corpus $(FUZZ_DIR)/artifacts
 	$(Q)cp $(FUZZ_SEEDS)/* $(FUZZ_DIR)/test-corpus/
-	$(Q)sh tests/fuzz/run-fuzz.sh $(FUZZ_BIN) $(FUZZ_DIR)/test-corpus $(FUZZ_DIR)/test-fuzz.log \
-		$(FUZZ_RUN_FLAGS) -seed=1 -runs=$(FUZZ_TEST_RUNS) -max_total_time=120
+	$(Q)out=$$(sh tests/fuzz/run-fuzz.sh $(FUZZ_BIN) $(FUZZ_DIR)/test-corpus $(FUZZ_DIR)/test-fuzz.log \
+		$(FUZZ_RUN_FLAGS) -seed=1 -runs=$(FUZZ_TEST_RUNS) -max_total_time=$(FUZZ_TEST_MAX_SECONDS)) || \
+		{ status=$$?; [ -z "$$out" ] || echo "$$out"; exit $$status; }; echo "$$out"; \
+	case $$out in "fuzz: $(FUZZ_TEST_RUNS) runs "*) ;; \
+		*) echo "fuzz: expected $(FUZZ_TEST_RUNS) runs; cut short by -max_total_time=$(FUZZ_TEST_MAX_SECONDS)?"; exit 1 ;; esac
 
 FUZZ_INPUTS ?=
 fuzz-replay: $(FUZZ_REPLAY_BIN)

@@ -176,10 +176,11 @@ test-runner-selfcheck: kernel-$(SELFCHECK_BOARD) | deps-target
 	$(Q)$(MAKE) --no-print-directory kernel-$(SELFCHECK_BOARD)@fault
 	$(Q)$(MAKE) --no-print-directory kernel-$(SELFCHECK_BOARD)@hang
 	$(Q)$(MAKE) --no-print-directory kernel-$(SELFCHECK_BOARD)@misuse
-	@echo "== runner self-check: a faulting and a hanging kernel must be failures"
+	@echo "== runner self-check: a faulting, a hanging and a misusing kernel must be failures"
+	@mkdir -p $(RESULTS)
 	$(Q)sh tests/run_boards_selfcheck.sh $(BUILD)/$(SELFCHECK_BOARD)-selftest-fault/run.conf \
 		$(BUILD)/$(SELFCHECK_BOARD)-selftest-hang/run.conf \
-		$(BUILD)/$(SELFCHECK_BOARD)-selftest-misuse/run.conf
+		$(BUILD)/$(SELFCHECK_BOARD)-selftest-misuse/run.conf $(call SHOW_AND_LOG,runner-selfcheck)
 
 .PHONY: FORCE
 FORCE:
