@@ -141,10 +141,19 @@ all: $(HOST_DIR)/ktest-asan
 # tests/expected-counts states for it; `make test-counts` rewrites that
 # file from the last run's logs, for a commit that adds or drops cases on
 # purpose.
-test: test-host test-freestanding $(DROPIN_TESTS) $(FUZZ_TESTS) $(TOOLS_TESTS) $(TARGET_TESTS)
+test: test-host test-freestanding $(DROPIN_TESTS) $(FUZZ_TESTS) $(TOOLS_TESTS) $(TARGET_TESTS) \
+      test-summary-selfcheck
 	$(Q)sh tests/summary.sh $(RESULTS)
 
-.PHONY: test-summary test-counts
+# The judge is tested too: summary.sh on fabricated logs must pass a good
+# run and fail each kind of bad one, or a judge that passes everything
+# would leave make test green.
+test-summary-selfcheck:
+	@mkdir -p $(RESULTS)
+	@echo "== the judge: tests/summary.sh on fabricated result logs"
+	$(Q)sh tests/summary_selftest.sh $(call SHOW_AND_LOG,summary-selfcheck)
+
+.PHONY: test-summary test-counts test-summary-selfcheck
 test-summary:
 	$(Q)sh tests/summary.sh $(RESULTS)
 test-counts:

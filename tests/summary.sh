@@ -80,10 +80,12 @@ for log in "$dir"/*.log; do
     [ -e "$log" ] || continue
     stage=$(basename "$log" .log)
     want=$(expected_of "$stage")
+    stated="expected $want cases"
+    [ -n "$want" ] || stated="not stated in $counts"
     line=$(tr -d '\r' < "$log" |
         sed -n 's/^\([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed$/\1 \2/p' | tail -n 1)
     if [ -z "$line" ]; then
-        fault "$stage: expected ${want:-a stated number of} cases, got no 'N passed, M failed' line in $log"
+        fault "$stage: $stated, got no 'N passed, M failed' line in $log"
         continue
     fi
     set -- $line
@@ -92,7 +94,7 @@ for log in "$dir"/*.log; do
     echo "$stage $ran $2" >> "$tmp/ran"
     printf 'summary: %-20s %6s passed, %s failed\n' "$stage" "$1" "$2"
     if [ "$ran" = 0 ]; then
-        fault "$stage: expected ${want:-a stated number of} cases, got 0: the stage ran nothing"
+        fault "$stage: $stated, got 0 cases: the stage ran nothing"
     elif [ -z "$want" ]; then
         fault "$stage: not stated in $counts, got $ran cases (state it: make test-counts)"
     elif [ "$ran" != "$want" ]; then
