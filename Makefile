@@ -58,6 +58,15 @@ $(HOST_DIR)/ktest-m32-cm: $(HOST_SRC) $(ALLOC_HDR) $(SUITE_HDR) | deps-host
 # Every stage of `make test` leaves its output in $(RESULTS); test-summary
 # sums their "N passed, M failed" lines into the one line that ends the run.
 RESULTS := $(BUILD)/results
+# `make test` starts from an empty $(RESULTS): a log left by an earlier run
+# would stand in for a stage that did not run this time.  Cleared while the
+# Makefile is read, so before any stage (under -j, in any order) writes;
+# not under -n, which only prints.
+ifneq ($(filter test,$(MAKECMDGOALS)),)
+ifeq ($(findstring n,$(firstword -$(MAKEFLAGS))),)
+$(shell rm -rf $(RESULTS))
+endif
+endif
 SHOW_AND_LOG = 2>&1 | tee $(RESULTS)/$(1).log; exit $${PIPESTATUS[0]}
 SHELL := /bin/bash
 
@@ -102,13 +111,25 @@ $(FS_DIR)/alloc-%.o: $(ALLOC_SRC) $(ALLOC_HDR) | deps-target
 	done
 	$(Q)arm-none-eabi-ld -r $(@D)/$*/*.o -o $@
 
+# One case per object; an object nm cannot read, or one without
+# kheap_alloc (nothing compiled into it), fails rather than passing with no
+# undefined symbol.
 test-freestanding: $(FS_DIR)/alloc-cortex-m0.o $(FS_DIR)/alloc-cortex-m3.o
+	@mkdir -p $(RESULTS)
 	@echo "== freestanding: undefined symbols may only be: $(FS_ALLOWED)"
-	$(Q)for o in $^; do \
-		bad=$$(arm-none-eabi-nm -u $$o | awk '{print $$2}' | grep -vxE '$(subst $() ,|,$(FS_ALLOWED))'); \
-		if [ -n "$$bad" ]; then echo "$$o: undefined: $$bad"; exit 1; fi; \
-		echo "ok $$o: undefined: $$(arm-none-eabi-nm -u $$o | awk '{print $$2}' | tr '\n' ' ')"; \
-	done
+	$(Q){ n=0; bad=0; for o in $^; do \
+		n=$$((n + 1)); why=""; \
+		if ! und=$$(arm-none-eabi-nm -u $$o); then why="nm failed"; \
+		elif ! arm-none-eabi-nm --defined-only $$o | grep -q ' T kheap_alloc$$'; then \
+			why="kheap_alloc not defined"; \
+		else \
+			und=$$(echo $$(printf '%s\n' "$$und" | awk '{print $$2}')); \
+			extra=$$(printf '%s\n' $$und | grep -vxE '$(subst $() ,|,$(FS_ALLOWED))'); \
+			[ -z "$$extra" ] || why="undefined: $$(echo $$extra)"; \
+		fi; \
+		if [ -z "$$why" ]; then echo "ok $$n - $$o: undefined: $$und"; \
+		else bad=$$((bad + 1)); echo "not ok $$n - $$o: $$why"; fi; \
+	done; echo "$$((n - bad)) passed, $$bad failed"; [ $$bad = 0 ]; } $(call SHOW_AND_LOG,freestanding)
 
 # ---------------------------------------------------------------- fragments
 # The test kernel, boards and QEMU runs (mk/target.mk), the host drop-in
@@ -116,21 +137,38 @@ test-freestanding: $(FS_DIR)/alloc-cortex-m0.o $(FS_DIR)/alloc-cortex-m3.o
 # (mk/newlib.mk, included by mk/target.mk), the interrupt stress (mk/irqtest.mk), the heap pictures
 # and debugger (mk/heapmap.mk), the benchmark (mk/bench.mk).  Each adds its
 # checks to TARGET_TESTS, DROPIN_TESTS, FUZZ_TESTS or TOOLS_TESTS.
--include mk/target.mk
--include mk/host.mk
--include mk/fuzz.mk
--include mk/irqtest.mk
--include mk/heapmap.mk
--include mk/bench.mk
+# `include`, not `-include`: a fragment that went missing must stop the
+# build, not quietly take its stages out of `make test`.
+include mk/target.mk
+include mk/host.mk
+include mk/fuzz.mk
+include mk/irqtest.mk
+include mk/heapmap.mk
+include mk/bench.mk
 
 all: $(HOST_DIR)/ktest-asan
 
-test: test-host test-freestanding $(DROPIN_TESTS) $(FUZZ_TESTS) $(TOOLS_TESTS) $(TARGET_TESTS)
+# tests/summary.sh also holds every stage to the number of cases
+# tests/expected-counts states for it; `make test-counts` rewrites that
+# file from the last run's logs, for a commit that adds or drops cases on
+# purpose.
+test: test-host test-freestanding $(DROPIN_TESTS) $(FUZZ_TESTS) $(TOOLS_TESTS) $(TARGET_TESTS) \
+      test-summary-selfcheck
 	$(Q)sh tests/summary.sh $(RESULTS)
 
-.PHONY: test-summary
+# The judge is tested too: summary.sh on fabricated logs must pass a good
+# run and fail each kind of bad one, or a judge that passes everything
+# would leave make test green.
+test-summary-selfcheck:
+	@mkdir -p $(RESULTS)
+	@echo "== the judge: tests/summary.sh on fabricated result logs"
+	$(Q)sh tests/summary_selftest.sh $(call SHOW_AND_LOG,summary-selfcheck)
+
+.PHONY: test-summary test-counts test-summary-selfcheck
 test-summary:
 	$(Q)sh tests/summary.sh $(RESULTS)
+test-counts:
+	$(Q)sh tests/summary.sh -w $(RESULTS)
 
 clean:
 	rm -rf $(BUILD)

@@ -1,7 +1,7 @@
 #!/bin/sh
 # The build's dependency step: installs the Debian packages that `make test`
 # and `make run` need when a tool is missing, with one line saying so.
-# Usage: mk/deps.sh [MODE...]   MODE: host|target|tools|fuzz|bench|all
+# Usage: mk/deps.sh [MODE...]   MODE: host|target|tools|fuzz|dropin|bench|all
 # (default all; several modes install the union in one go).  bench is what
 # only the benchmarks need (picolibc for `make bench`, valgrind for `make
 # bench-host`); all, and so `make test` and CI, leave it out.
@@ -14,8 +14,8 @@ wants() { # wants MODE: was MODE asked for?
     return 1
 }
 for m in $want; do
-    case $m in host|target|tools|fuzz|bench|all) ;;
-    *) echo "mk/deps.sh: unknown mode '$m' (host, target, tools, fuzz, bench, all)" >&2; exit 2 ;;
+    case $m in host|target|tools|fuzz|dropin|bench|all) ;;
+    *) echo "mk/deps.sh: unknown mode '$m' (host, target, tools, fuzz, dropin, bench, all)" >&2; exit 2 ;;
     esac
 done
 
@@ -51,9 +51,17 @@ if wants all || wants host || wants tools || wants fuzz; then
     # -m32 suites then run under qemu-i386 (tests/run32.sh).
     m32_check links 2>/dev/null && need qemu-user m32_check runs
 fi
-if wants all || wants tools; then
+if wants all || wants tools || wants dropin; then
     need python3 command -v python3
+fi
+if wants all || wants tools; then
     need gdb-multiarch command -v gdb-multiarch
+fi
+# The programs test-dropin runs under the preload: a missing one fails its
+# case (a skip would be a case that can never fail).  sort and awk come
+# with every Debian system.
+if wants all || wants dropin; then
+    need sqlite3 command -v sqlite3
 fi
 if wants all || wants fuzz; then
     need clang command -v clang

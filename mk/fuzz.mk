@@ -18,16 +18,13 @@
 # build/fuzz-harden/; test-fuzz runs both tiers.
 # FUZZ_OVERFLOW=0 builds the misuse op that overflows into the next block's
 # header as a no-op (build/fuzz[-harden]-nooverflow/), for a run that should
-# go on past a known overflow finding.  test-fuzz fuzzes the basic tier that
-# way (FUZZ_TEST_OVERFLOW_BASIC=0) while issue 11's forged-header crash in
-# block_validate is open, and still replays the seeds with the op built in.
+# go on past a known overflow finding; test-fuzz always builds it in.
 # A crash leaves its input in build/fuzz[-harden]/artifacts/.  FUZZ_FLAGS adds libFuzzer
 # flags (e.g. FUZZ_FLAGS=-jobs=4).  clang's libFuzzer runtime is checked by a test
 # compile and installed when missing (mk/deps.sh fuzz).
 
 FUZZ_HARDEN ?= 0
 FUZZ_OVERFLOW ?= 1
-FUZZ_TEST_OVERFLOW_BASIC ?= 1
 FUZZ_DIR := $(BUILD)/fuzz$(if $(filter 1,$(FUZZ_HARDEN)),-harden)$(if $(filter 0,$(FUZZ_OVERFLOW)),-nooverflow)
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
@@ -82,24 +79,43 @@ fuzz: $(FUZZ_BIN)
 
 FUZZ_TIER := $(if $(filter 1,$(FUZZ_HARDEN)),full tier (KHEAP_HARDEN=1),basic tier)$(if \
              $(filter 0,$(FUZZ_OVERFLOW)), without the overflow op)
+# One case per tier in build/results/fuzz.log (`ok N`/`not ok N`, then
+# `N passed, M failed`), from the exit status of its sub-make: both tiers
+# run even when the first fails.
 test-fuzz:
-	$(Q)$(if $(filter 0,$(FUZZ_TEST_OVERFLOW_BASIC)),$(MAKE) --no-print-directory test-fuzz-seeds FUZZ_HARDEN=0 FUZZ_OVERFLOW=1 &&) \
-	$(MAKE) --no-print-directory test-fuzz-tier FUZZ_HARDEN=0 FUZZ_OVERFLOW=$(FUZZ_TEST_OVERFLOW_BASIC)
-	$(Q)$(MAKE) --no-print-directory test-fuzz-tier FUZZ_HARDEN=1 FUZZ_OVERFLOW=1
+	@mkdir -p $(RESULTS)
+	$(Q){ n=0; bad=0; for h in 0 1; do \
+		n=$$((n + 1)); tier=$$([ $$h = 1 ] && echo "full tier" || echo "basic tier"); \
+		if $(MAKE) --no-print-directory test-fuzz-tier FUZZ_HARDEN=$$h FUZZ_OVERFLOW=1; then \
+			echo "ok $$n - fuzz, $$tier: every seed replayed, $(FUZZ_TEST_RUNS) runs without a finding"; \
+		else bad=$$((bad + 1)); echo "not ok $$n - fuzz, $$tier: see above"; fi; \
+	done; echo "$$((n - bad)) passed, $$bad failed"; [ $$bad = 0 ]; } $(call SHOW_AND_LOG,fuzz)
 
-# The seeds through the replay build; -m fails unless they made every kind
-# of misuse call and checked reports.  Its last line counts them.
+# The seeds through the replay build: it must read every seed, and -m fails
+# unless they made every kind of misuse call and checked reports.  Its last
+# line counts them.
+FUZZ_SEED_COUNT = $(words $(wildcard $(FUZZ_SEEDS)/*))
 test-fuzz-seeds: $(FUZZ_REPLAY_BIN)
 	@echo "== fuzz, $(FUZZ_TIER): seeds through the gcc replay build"
 	$(Q)$(FUZZ_REPLAY_BIN) -m $(FUZZ_SEEDS)/* >$(FUZZ_DIR)/replay.log 2>&1 || \
 		{ cat $(FUZZ_DIR)/replay.log; exit 1; }; tail -1 $(FUZZ_DIR)/replay.log
+	$(Q)tail -1 $(FUZZ_DIR)/replay.log | grep -q '^replayed $(FUZZ_SEED_COUNT) input(s): ok' || \
+		{ echo "fuzz: expected 'replayed $(FUZZ_SEED_COUNT) input(s): ok' (one per seed)"; exit 1; }
 
+# The run must have done all its runs: one cut short by -max_total_time
+# fails instead of passing with less.  The time limit only bounds a
+# runaway: the full tier's 10,000 runs take about 45 s on a loaded 2-core
+# machine.
+FUZZ_TEST_MAX_SECONDS ?= 300
 test-fuzz-tier: $(FUZZ_BIN) test-fuzz-seeds
 	@echo "== fuzz, $(FUZZ_TIER): $(FUZZ_TEST_RUNS) runs from the seeds (log: $(FUZZ_DIR)/test-fuzz.log)"
 	$(Q)rm -rf $(FUZZ_DIR)/test-corpus && mkdir -p $(FUZZ_DIR)/test-corpus $(FUZZ_DIR)/artifacts
 	$(Q)cp $(FUZZ_SEEDS)/* $(FUZZ_DIR)/test-corpus/
-	$(Q)sh tests/fuzz/run-fuzz.sh $(FUZZ_BIN) $(FUZZ_DIR)/test-corpus $(FUZZ_DIR)/test-fuzz.log \
-		$(FUZZ_RUN_FLAGS) -seed=1 -runs=$(FUZZ_TEST_RUNS) -max_total_time=120
+	$(Q)out=$$(sh tests/fuzz/run-fuzz.sh $(FUZZ_BIN) $(FUZZ_DIR)/test-corpus $(FUZZ_DIR)/test-fuzz.log \
+		$(FUZZ_RUN_FLAGS) -seed=1 -runs=$(FUZZ_TEST_RUNS) -max_total_time=$(FUZZ_TEST_MAX_SECONDS)) || \
+		{ status=$$?; [ -z "$$out" ] || echo "$$out"; exit $$status; }; echo "$$out"; \
+	case $$out in "fuzz: $(FUZZ_TEST_RUNS) runs "*) ;; \
+		*) echo "fuzz: expected $(FUZZ_TEST_RUNS) runs; cut short by -max_total_time=$(FUZZ_TEST_MAX_SECONDS)?"; exit 1 ;; esac
 
 FUZZ_INPUTS ?=
 fuzz-replay: $(FUZZ_REPLAY_BIN)

@@ -7,7 +7,7 @@
 # The library exports only the malloc family (-fvisibility=hidden, the glue
 # marks its exports); alloc/ goes in unchanged.
 
-.PHONY: host test-dropin
+.PHONY: host test-dropin deps-dropin
 
 DROPIN_DIR := $(HOST_DIR)
 DROPIN_OBJ_DIR := $(DROPIN_DIR)/dropin-obj
@@ -70,7 +70,11 @@ $(DROPIN_DIR)/dropin-misuse: tests/dropin/misuse.c
 	@echo "  CC      $@"
 	$(Q)$(CC) $(DROPIN_TEST_CFLAGS) $< -o $@
 
-test-dropin: $(DROPIN_SO) $(DROPIN_A) $(DROPIN_TEST_BINS)
+# The programs it runs (python3, sqlite3) are installed, not skipped.
+deps-dropin:
+	$(Q)sh mk/deps.sh dropin
+
+test-dropin: $(DROPIN_SO) $(DROPIN_A) $(DROPIN_TEST_BINS) | deps-dropin
 	@echo "== host drop-in: LD_PRELOAD=$(DROPIN_SO)"
 	@mkdir -p $(RESULTS)
 	$(Q)sh tests/dropin/run.sh $(DROPIN_DIR) $(call SHOW_AND_LOG,dropin)

@@ -25,7 +25,8 @@ KERNEL_LIBC_OMIT :=
 KERNEL_LIBC_CFLAGS := -ffreestanding -nostdlib
 KERNEL_LIBC_LDFLAGS :=
 KERNEL_LIBC_LIBS :=
--include mk/newlib.mk
+# Not -include: without it the newlib stages would silently drop out.
+include mk/newlib.mk
 ifeq ($(LIBC),none)
 KERNEL_VARIANT := $(BOARD)
 else ifneq ($(filter $(LIBC),$(KERNEL_LIBCS)),)
@@ -175,10 +176,11 @@ test-runner-selfcheck: kernel-$(SELFCHECK_BOARD) | deps-target
 	$(Q)$(MAKE) --no-print-directory kernel-$(SELFCHECK_BOARD)@fault
 	$(Q)$(MAKE) --no-print-directory kernel-$(SELFCHECK_BOARD)@hang
 	$(Q)$(MAKE) --no-print-directory kernel-$(SELFCHECK_BOARD)@misuse
-	@echo "== runner self-check: a faulting and a hanging kernel must be failures"
+	@echo "== runner self-check: a faulting, a hanging and a misusing kernel must be failures"
+	@mkdir -p $(RESULTS)
 	$(Q)sh tests/run_boards_selfcheck.sh $(BUILD)/$(SELFCHECK_BOARD)-selftest-fault/run.conf \
 		$(BUILD)/$(SELFCHECK_BOARD)-selftest-hang/run.conf \
-		$(BUILD)/$(SELFCHECK_BOARD)-selftest-misuse/run.conf
+		$(BUILD)/$(SELFCHECK_BOARD)-selftest-misuse/run.conf $(call SHOW_AND_LOG,runner-selfcheck)
 
 .PHONY: FORCE
 FORCE:

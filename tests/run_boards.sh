@@ -9,6 +9,10 @@
 # failing board's serial output follows its line.  The last line sums the
 # cases of every board as "N passed, M failed"; a board that failed without
 # a failing case of its own (timeout, fault, leak, no summary) counts one.
+# A board's cases count only through its own summary line, which must name
+# at least one case and agree with its "ok N"/"not ok N" lines: a kernel
+# that stopped early passes none of the cases it printed "ok" for, and one
+# whose summary line does not match what it ran fails.
 # Exit status 0 iff every board passed.
 # RUN_BOARDS_TIMEOUT overrides every board's timeout (seconds).
 set -u
@@ -67,9 +71,16 @@ run_one() { # run.conf
     passed=${1:-}
     failed=${2:-}
     why=$(verdict "$status" "$log" "$failed")
+    oks=$(tr -d '\r' < "$log" | grep -c '^ok [0-9]')
+    not_oks=$(tr -d '\r' < "$log" | grep -c '^not ok [0-9]')
     if [ -z "$passed" ]; then
-        passed=$(tr -d '\r' < "$log" | grep -c '^ok [0-9]')
-        failed=$(tr -d '\r' < "$log" | grep -c '^not ok [0-9]')
+        why="$why; its $oks ok lines do not count"
+        passed=0
+        failed=$not_oks
+    elif [ -z "$why" ] && [ $((passed + failed)) = 0 ]; then
+        why="no case ran (exit $status)"
+    elif [ -z "$why" ] && { [ "$oks" != "$passed" ] || [ "$not_oks" != "$failed" ]; }; then
+        why="summary says $passed passed, $failed failed; output has $oks ok, $not_oks not ok lines"
     fi
     if [ -n "$why" ] && [ "$failed" = 0 ]; then
         failed=1

@@ -2,12 +2,21 @@
 # Proves tests/run_boards.sh catches what it exists to catch: a kernel that
 # faults, a kernel that hangs and a kernel whose kheap detects a double free
 # must all come out as failures, the fault and the panic with their reports
-# shown.  Exit status 0 iff they do.
+# shown.  One `ok N - ...`/`not ok N - ...` line per kernel, then
+# `N passed, M failed`; exit status 0 iff all pass.
 # Usage: tests/run_boards_selfcheck.sh FAULT-RUN.CONF HANG-RUN.CONF MISUSE-RUN.CONF
 set -u
 [ $# = 3 ] || { echo "usage: $0 FAULT-RUN.CONF HANG-RUN.CONF MISUSE-RUN.CONF" >&2; exit 2; }
 here=$(dirname "$0")
-bad=0
+n=0 passed=0 failed=0
+report() { # ok|fail TEXT
+    n=$((n + 1))
+    if [ "$1" = ok ]; then
+        passed=$((passed + 1)); echo "ok $n - $2"
+    else
+        failed=$((failed + 1)); echo "not ok $n - $2"
+    fi
+}
 
 # expect NAME RUN.CONF TIMEOUT PATTERN...: the runner must fail and print
 # every pattern.  Its output is indented so nothing here looks like a
@@ -18,18 +27,16 @@ expect() {
     status=$?
     printf '%s\n' "$out" | sed 's/^/    /'
     if [ "$status" = 0 ]; then
-        echo "not ok - runner passed the $name kernel"
-        bad=1
+        report fail "runner passed the $name kernel"
         return
     fi
     for pattern in "$@"; do
         if ! printf '%s\n' "$out" | grep -q -- "$pattern"; then
-            echo "not ok - runner output for the $name kernel lacks \"$pattern\""
-            bad=1
+            report fail "runner output for the $name kernel lacks \"$pattern\""
             return
         fi
     done
-    echo "ok - runner reports the $name kernel as a failure"
+    report ok "runner reports the $name kernel as a failure"
 }
 
 # The faulting kernel keeps the board's timeout: a slow machine must not
@@ -39,5 +46,5 @@ expect faulting "$1" "" "FAIL: fault" "\*\*\* FAULT" "pc   0x" "CFSR" "kheap tes
 expect hanging "$2" "${SELFCHECK_HANG_TIMEOUT:-3}" "FAIL: timeout" "hanging on purpose"
 expect misusing "$3" "" "FAIL: kheap panic" "KHEAP PANIC: double free" "freeing 0x"
 
-if [ $bad = 0 ]; then echo "runner self-check: ok"; else echo "runner self-check: FAILED"; fi
-exit $bad
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]

@@ -35,9 +35,11 @@ not_ok() {
     n=$((n + 1)); failed=$((failed + 1))
     echo "not ok $n - $1: $2"
 }
-skip() {
-    n=$((n + 1)); passed=$((passed + 1))
-    echo "ok $n - $1 # SKIP $2"
+# A program the checks need and cannot find is a failure, never a skip
+# counted as a pass: mk/deps.sh dropin installs them (make test-dropin
+# runs it).
+missing() { # NAME PROGRAM
+    not_ok "$1" "$2 not installed (sh mk/deps.sh dropin)"
 }
 
 if [ ! -f "$lib" ]; then
@@ -93,7 +95,7 @@ preload_check() {
 # pyenv's python3 is a bash shim: preload into the interpreter itself.
 py=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null)
 if [ -z "$py" ]; then
-    skip "python3 churn" "python3 not installed"
+    missing "python3 churn" python3
 elif [ "$(head -c 4 "$py" | od -An -c | tr -d ' ')" != '177ELF' ]; then
     not_ok "python3 churn" "sys.executable $py is not an ELF binary"
 else
@@ -114,7 +116,7 @@ awk 'BEGIN { x = 12345
         printf "%08x %d line-%d %s\n", x, y % 1000, i, substr("abcdefghijklmnopqrstuvwxyz", x % 26 + 1, y % 20)
     } }' >"$work/sort.in"
 if ! command -v sort >/dev/null 2>&1; then
-    skip "sort" "sort not installed"
+    missing "sort" sort
 else
     # The default: a few big buffers (one large heap each).  With -S 1M sort
     # spills to temporary files and merges them on two threads.
@@ -129,7 +131,7 @@ if command -v awk >/dev/null 2>&1; then
     preload_check "awk associative arrays ($(readlink -f "$(command -v awk)"))" 10000 "$work/sort.in" \
         awk '{ c[$3]++; w[$2] = w[$2] " " $1 } END { n = 0; for (k in w) n += length(w[k]); print length(c), n }'
 else
-    skip "awk" "awk not installed"
+    missing "awk" awk
 fi
 
 # ---------------------------------------------------------------- sqlite3
@@ -137,7 +139,7 @@ if command -v sqlite3 >/dev/null 2>&1; then
     preload_check "sqlite3 :memory: create/insert/index/join/update/delete" 100000 \
         "$here/workload.sql" sqlite3 :memory:
 else
-    skip "sqlite3" "sqlite3 not installed"
+    missing "sqlite3" sqlite3
 fi
 
 # ---------------------------------------------------------------- threads, fork

@@ -23,6 +23,8 @@ if [ "$1" = -n ]; then
     control=$2
     shift 2
 fi
+# The control alone would make a passing run that checked no kernel.
+[ $# -gt 0 ] || { echo "not ok 1 - no kernel map to check"; echo "0 passed, 1 failed"; exit 1; }
 
 ALLOC_OBJS='(nano-)?(mallocr|freer|reallocr|callocr|malignr|mallinfor|mallstatsr|msizer|mtrim|malloptr|pvallocr|vallocr|malloc|calloc|realloc|malign|msize|mallinfo|mlock)'
 passed=0 failed=0
