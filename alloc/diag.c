@@ -74,7 +74,7 @@ static kheap_stats stats_derived(const kheap *h)
 
 void kheap_stats_get(kheap *h, kheap_stats *stats)
 {
-    if (h == NULL || stats == NULL)
+    if (!usable(h) || stats == NULL)
         return;
     uintptr_t saved = kheap_lock(h);
     *stats = stats_derived(h);
@@ -258,8 +258,9 @@ static const char *check_locked(const kheap *h)
 
 bool kheap_check(kheap *h, const char **why)
 {
-    const char *bad = "NULL instance";
-    if (h != NULL) {
+    const char *bad = h == NULL ? "NULL instance"
+                      : "instance created by a build with other layout options";
+    if (usable(h)) {
         uintptr_t saved = kheap_lock(h);
         bad = h->broken ? "instance stopped after detecting corruption" : check_locked(h);
         kheap_unlock(h, saved);
@@ -273,7 +274,7 @@ bool kheap_check(kheap *h, const char **why)
 
 void kheap_walk(kheap *h, kheap_walk_fn fn, void *ctx)
 {
-    if (h == NULL || fn == NULL)
+    if (!usable(h) || fn == NULL)
         return;
     uintptr_t saved = kheap_lock(h);
     bool going = !h->broken;
@@ -395,7 +396,7 @@ static void dump_heap(const kheap *h, const heap *hp, const dump_out *o)
 
 void kheap_dump(kheap *h, kheap_out_fn out, void *ctx)
 {
-    if (h == NULL || out == NULL)
+    if (!usable(h) || out == NULL)
         return;
     const dump_out o = {out, ctx};
     uintptr_t saved = kheap_lock(h);

@@ -1054,6 +1054,7 @@ kheap *kheap_create(const kheap_config *config)
 
     kheap *h = (kheap *)(void *)(base + align_up(sizeof(heap), alignof(struct kheap)));
     __builtin_memset(h, 0, sizeof *h);
+    h->layout = LAYOUT;
     h->config = *config;
 #if KHEAP_HARDEN
     h->secret = config->secret != 0 ? config->secret : secret_from((uintptr_t)h);
@@ -1073,7 +1074,7 @@ kheap *kheap_create(const kheap_config *config)
 
 void kheap_destroy(kheap *h)
 {
-    if (h == NULL)
+    if (!usable(h))
         return;
     kheap_provider provider = h->config.provider;
     heap *hp = h->heaps;
@@ -1087,7 +1088,7 @@ void kheap_destroy(kheap *h)
 
 void *kheap_alloc(kheap *h, size_t size)
 {
-    if (h == NULL)
+    if (!usable(h))
         return NULL;
     uintptr_t saved = kheap_lock(h);
     void *p = alloc_locked(h, size);
@@ -1097,7 +1098,7 @@ void *kheap_alloc(kheap *h, size_t size)
 
 void *kheap_calloc(kheap *h, size_t n, size_t size)
 {
-    if (h == NULL)
+    if (!usable(h))
         return NULL;
     size_t bytes;
     if (__builtin_mul_overflow(n, size, &bytes)) {
@@ -1114,7 +1115,7 @@ void *kheap_calloc(kheap *h, size_t n, size_t size)
 
 void kheap_free(kheap *h, void *p)
 {
-    if (h == NULL || p == NULL)
+    if (!usable(h) || p == NULL)
         return;
     uintptr_t saved = kheap_lock(h);
     block *b = NULL;
@@ -1128,7 +1129,7 @@ void kheap_free(kheap *h, void *p)
 
 void *kheap_realloc(kheap *h, void *p, size_t size)
 {
-    if (h == NULL)
+    if (!usable(h))
         return NULL;
     if (p == NULL)
         return kheap_alloc(h, size);
@@ -1165,7 +1166,7 @@ void *kheap_realloc(kheap *h, void *p, size_t size)
 
 void *kheap_aligned_alloc(kheap *h, size_t align, size_t size)
 {
-    if (h == NULL)
+    if (!usable(h))
         return NULL;
     if (align == 0 || (align & (align - 1)) != 0) {
         uintptr_t saved = kheap_lock(h);
@@ -1221,7 +1222,7 @@ void *kheap_aligned_alloc(kheap *h, size_t align, size_t size)
 
 size_t kheap_usable_size(kheap *h, const void *p)
 {
-    if (h == NULL || p == NULL)
+    if (!usable(h) || p == NULL)
         return 0;
     uintptr_t saved = kheap_lock(h);
     block *b = NULL;

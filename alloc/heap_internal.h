@@ -159,6 +159,7 @@ _Static_assert(sizeof(block) <= MIN_BLOCK + W, "a free block's links fit a minim
 _Static_assert(KHEAP_SL_LOG2 >= 1 && KHEAP_SL_LOG2 <= 5, "at most 32 lists per power of two");
 _Static_assert(FL_COUNT >= 1 && MAP_WORDS <= 8 * sizeof(size_t), "the summary bitmap is one size_t");
 _Static_assert(KHEAP_MAX_BLOCK_LOG2 < 8 * sizeof(size_t), "MAX_BLOCK fits size_t");
+_Static_assert(KHEAP_MAX_BLOCK_LOG2 < 128 && KHEAP_HARDEN <= 1, "LAYOUT has room for every option");
 
 typedef struct heap {
     size_t magic;
@@ -171,7 +172,19 @@ typedef struct heap {
     unsigned flags;     /* HEAP_HOME, HEAP_LARGE */
 } heap;
 
+/* What this build's options make of the block format and the instance:
+ * kheap_create records it in the instance's first word, where every build
+ * finds it, and every entry point compares.  An instance handed to code
+ * built with other options (the tier, KHEAP_ALIGN, the index's size, the
+ * word size) is refused, not misread: that code cannot even trust where
+ * the instance keeps its panic hook, so it touches nothing and returns its
+ * failure value. */
+#define LAYOUT ((size_t)0x6b6c0000u | (size_t)KHEAP_HARDEN << 15 | \
+                (size_t)KHEAP_MAX_BLOCK_LOG2 << 8 | (size_t)ALIGN_LOG2 << 4 | \
+                (size_t)KHEAP_SL_LOG2 << 1 | (sizeof(size_t) == 8))
+
 struct kheap {
+    size_t layout;           /* LAYOUT of the build that created it */
     /* What every alloc and free reads comes first: small offsets. */
     block *dv;               /* the designated victim: free, not in the index, or NULL */
     /* Bounds of every page ever held, for a cheap wild-pointer test: the
@@ -210,6 +223,13 @@ struct kheap {
     size_t block_bytes;      /* bytes of every block of every heap, free or not */
     block *lists[LIST_COUNT];
 };
+
+/* h can be used by this build: not NULL, and created by a build with the
+ * same layout options. */
+static inline bool usable(const kheap *h)
+{
+    return h != NULL && h->layout == LAYOUT;
+}
 
 /* The full tier's per-instance key; the basic tier has none. */
 static inline uintptr_t key_of(const kheap *h)

@@ -9,6 +9,9 @@
  *
  * Every function is safe to call concurrently on one instance when the config
  * supplies lock hooks.  No function prints; misuse goes to the panic hook.
+ * An instance created by a build with other options (KHEAP_HARDEN,
+ * KHEAP_ALIGN, the index size, the word size) is refused by every function:
+ * it touches nothing and returns its failure value (kheap_check says why).
  */
 #ifndef KHEAP_H
 #define KHEAP_H

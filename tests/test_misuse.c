@@ -512,6 +512,47 @@ static void t_double_free_into_another_instance(const ktest_env *env)
     kt_close(&t, env);
 }
 
+/* ------------------------------------------------ mixed builds */
+
+/* An instance whose recorded layout is another build's: every call refuses
+ * it and touches nothing; the checker says why. */
+static void t_other_build_refused(const ktest_env *env)
+{
+    kt_heap t;
+    if (!kt_open(&t, env, &STD))
+        return;
+    void *p = kheap_alloc(t.h, 40);
+    KT_REQUIRE(p != NULL);
+    kheap_stats before = kt_stats(t.h);
+    size_t layout = t.h->layout;
+    t.h->layout ^= (size_t)1 << 15;  /* the other tier's */
+    KT_NULL(kheap_alloc(t.h, 40));
+    KT_NULL(kheap_calloc(t.h, 2, 20));
+    KT_NULL(kheap_aligned_alloc(t.h, 64, 40));
+    KT_NULL(kheap_realloc(t.h, p, 80));
+    KT_EQ(0, kheap_usable_size(t.h, p));
+    kheap_free(t.h, p);
+    kheap_stats s = {.allocs = 12345};
+    kheap_stats_get(t.h, &s);
+    KT_EQ(12345, s.allocs);
+    KT_EQ(0, walk_count(t.h));
+    dump_lines out = {0};
+    kheap_dump(t.h, text_out, &out);
+    KT_EQ(0, out.begin);
+    const char *why = NULL;
+    KT_FALSE(kheap_check(t.h, &why));
+    KT_STR_EQ("instance created by a build with other layout options", why);
+    KT_EQ(0, t.panic.count);
+    t.h->layout = layout;
+    kheap_stats after = kt_stats(t.h);
+    KT_SAME_STATS(&before, &after, 0);
+    /* The block is still live: usable and freed normally. */
+    KT_EQ(KHEAP_HARDEN ? 40 : kt_block_for(40) - sizeof(size_t), kheap_usable_size(t.h, p));
+    kheap_free(t.h, p);
+    KT_CHECK(t.h);
+    kt_close(&t, env);
+}
+
 static const ktest_case cases[] = {
     {"misuse: an interrupt in the unlock window reports its own misuse, the call its own",
      t_irq_reports_its_own},
@@ -527,6 +568,8 @@ static const ktest_case cases[] = {
      t_double_free_of_released_heap},
     {"misuse: a double free into another instance's pages on a shared region is reported",
      t_double_free_into_another_instance},
+    {"misuse: an instance from a build with other options is refused by every call",
+     t_other_build_refused},
 #ifdef KTEST_HOST
     {"misuse: a double free of a released heap reads no faulting page (host guard provider)",
      t_double_free_released_guarded},
