@@ -456,6 +456,7 @@ static void t_double_free_of_released_heap(const ktest_env *env)
     kt_close(&t, env);
 }
 
+#ifdef KTEST_HOST
 /* The same where given-back pages fault on any access (the host's guard
  * provider), so a read of them would kill the suite.  Host only: on target
  * no provider can make a page fault, and the case is not registered. */
@@ -469,6 +470,7 @@ static void t_double_free_released_guarded(const ktest_env *env)
     double_free_after_release(h, &log, 64 * KIB);
     kheap_destroy(h);
 }
+#endif
 
 /* Two instances share a region: X's large block goes back, Y's large block
  * takes the same pages, and X frees its old pointer again.  X must report
