@@ -477,6 +477,7 @@ COLD bool heap_trim(kheap *h, heap *hp, block *b, size_t slack)
         s->prev_size = kept;
         hdr_set(h, s, (hp->pages * ps) | FLAG_SENTINEL | FLAG_PREV_FREE);
     }
+    released_note(h, (uintptr_t)new_end, cut * ps);
     h->config.provider.unmap(h->config.provider.ctx, new_end, cut);
     return kept == 0;
 }
