@@ -12,10 +12,10 @@
  * A stopped instance (the full tier saw corruption) is not walked at all:
  * only its counters are reported. */
 
-/* Most blocks the heaps could hold: every block spans at least ALIGN. */
+/* Most blocks the heaps could hold: every block spans at least KH_ALIGN. */
 static size_t blocks_bound(const kheap *h)
 {
-    return h->block_bytes / ALIGN + 1;
+    return h->block_bytes / KH_ALIGN + 1;
 }
 
 /* The largest request that succeeds without the provider: the dv, or the
@@ -28,7 +28,7 @@ static size_t largest_free(const kheap *h)
     if (h->map_summary == 0)
         return dv;
     unsigned w = fls_size(h->map_summary);
-    if (w >= MAP_WORDS || h->map[w] == 0)
+    if (w >= KH_MAP_WORDS || h->map[w] == 0)
         return dv;
     const block *b = list_head(h, (w << 5) + fls32(h->map[w]));
     size_t head = b != NULL && link_plausible(h, b) ? block_room(b) : 0;
@@ -41,7 +41,7 @@ static size_t largest_free(const kheap *h)
 static size_t free_blocks_listed(const kheap *h)
 {
     size_t n = h->dv != NULL, bound = blocks_bound(h);
-    for (unsigned i = 0; i < LIST_COUNT; i++)
+    for (unsigned i = 0; i < KH_LIST_COUNT; i++)
         for (const block *b = list_head(h, i); b != NULL && n < bound; b = link_get(h, &b->next_free)) {
             if (!link_plausible(h, b))
                 break;
@@ -86,15 +86,15 @@ void kheap_stats_get(kheap *h, kheap_stats *stats)
  * walked at most stats.heaps steps. */
 static bool heap_walkable(const kheap *h, const heap *hp)
 {
-    if (((uintptr_t)hp & (h->page_size - 1)) != 0 || (uintptr_t)hp + PAYLOAD_OFF < h->first ||
-        (uintptr_t)hp + PAYLOAD_OFF - h->first >= h->span || hp->magic != HEAP_MAGIC ||
+    if (((uintptr_t)hp & (h->page_size - 1)) != 0 || (uintptr_t)hp + KH_PAYLOAD_OFF < h->first ||
+        (uintptr_t)hp + KH_PAYLOAD_OFF - h->first >= h->span || hp->magic != KH_HEAP_MAGIC ||
         hp->owner != h || hp->pages == 0 ||
         hp->pages > (((uintptr_t)h->first + h->span - (uintptr_t)hp) >> h->page_shift))
         return false;
     const block *s = heap_sentinel(hp, h->page_size);
     return block_is_sentinel(s) && block_size(s) == hp->pages * h->page_size &&
-           (char *)hp->first >= (char *)(hp + 1) - W && (char *)hp->first < (char *)s &&
-           ((uintptr_t)block_payload(hp->first) & (ALIGN - 1)) == 0;
+           (char *)hp->first >= (char *)(hp + 1) - KH_WORD && (char *)hp->first < (char *)s &&
+           ((uintptr_t)block_payload(hp->first) & (KH_ALIGN - 1)) == 0;
 }
 
 /* The block after b in heap hp, its sentinel, or NULL when b's size would
@@ -103,7 +103,7 @@ static const block *block_step(const kheap *h, const heap *hp, const block *b)
 {
     size_t size = block_size(b);
     const block *s = heap_sentinel(hp, h->page_size);
-    if (size < MIN_BLOCK || (size & (ALIGN - 1)) != 0 || size > (size_t)((const char *)s - (const char *)b))
+    if (size < KH_MIN_BLOCK || (size & (KH_ALIGN - 1)) != 0 || size > (size_t)((const char *)s - (const char *)b))
         return NULL;
     return block_next(b);
 }
@@ -120,13 +120,13 @@ static const char *check_block(const kheap *h, const heap *hp, const block *b,
 {
     size_t size = block_size(b);
     uintptr_t end = (uintptr_t)heap_end(hp, h->page_size);
-    if (size < MIN_BLOCK || size % ALIGN != 0)
+    if (size < KH_MIN_BLOCK || size % KH_ALIGN != 0)
         return "block size below the minimum or not a multiple of KHEAP_ALIGN";
-    if ((uintptr_t)b + size > end - PAYLOAD_OFF)
+    if ((uintptr_t)b + size > end - KH_PAYLOAD_OFF)
         return "block runs past its heap's sentinel";
     if (block_prev_is_free(b) != prev_free)
         return "PREV_FREE flag disagrees with the previous block";
-    if ((uintptr_t)block_payload(b) % ALIGN != 0)
+    if ((uintptr_t)block_payload(b) % KH_ALIGN != 0)
         return "block payload misaligned";
     if (!hdr_ok(h, b))
         return "header check word is wrong: a write over this header";
@@ -152,9 +152,9 @@ static const char *check_heap(const kheap *h, const heap *hp, check_totals *t)
     /* Where the header lies first: only then may it be read. */
     if (((uintptr_t)hp & (h->page_size - 1)) != 0)
         return "heap is not page aligned";
-    if ((uintptr_t)hp + PAYLOAD_OFF < h->first || (uintptr_t)hp + PAYLOAD_OFF - h->first >= h->span)
+    if ((uintptr_t)hp + KH_PAYLOAD_OFF < h->first || (uintptr_t)hp + KH_PAYLOAD_OFF - h->first >= h->span)
         return "heap lies outside the instance's bounds";
-    if (hp->magic != HEAP_MAGIC)
+    if (hp->magic != KH_HEAP_MAGIC)
         return "heap header magic is wrong";
     if (hp->owner != h)
         return "heap header names another instance";
@@ -165,7 +165,7 @@ static const char *check_heap(const kheap *h, const heap *hp, check_totals *t)
     const block *s = heap_sentinel(hp, h->page_size);
     if (!block_is_sentinel(s) || block_size(s) != hp->pages * h->page_size || !hdr_ok(h, s))
         return "heap sentinel is missing or has the wrong length";
-    if ((char *)hp->first < (char *)(hp + 1) - W || (char *)hp->first >= (char *)s)
+    if ((char *)hp->first < (char *)(hp + 1) - KH_WORD || (char *)hp->first >= (char *)s)
         return "heap's first block lies outside it";
     bool prev_free = false;
     const block *b = hp->first;
@@ -188,10 +188,10 @@ static const char *check_heap(const kheap *h, const heap *hp, check_totals *t)
 static const char *check_index(const kheap *h, size_t free_blocks)
 {
     size_t listed = 0;
-    for (unsigned w = 0; w < MAP_WORDS; w++)
+    for (unsigned w = 0; w < KH_MAP_WORDS; w++)
         if ((h->map[w] != 0) != ((h->map_summary >> w) & 1u))
             return "summary bitmap disagrees with its word of list bits";
-    for (unsigned i = 0; i < LIST_COUNT; i++) {
+    for (unsigned i = 0; i < KH_LIST_COUNT; i++) {
         block *const *back = &h->lists[i];
         if ((list_head(h, i) != NULL) != ((h->map[i >> 5] >> (i & 31)) & 1u))
             return "list bitmap disagrees with its list";
@@ -199,7 +199,7 @@ static const char *check_index(const kheap *h, size_t free_blocks)
             if (++listed > free_blocks)
                 return "free lists hold more blocks than the heaps (a cycle or a stale entry)";
             uintptr_t a = (uintptr_t)block_payload(b);
-            if ((a & (ALIGN - 1)) != 0 || a - h->first >= h->span)
+            if ((a & (KH_ALIGN - 1)) != 0 || a - h->first >= h->span)
                 return "a free list links outside the instance's heaps";
             if (!block_is_free(b))
                 return "a block in a free list is marked in use";
@@ -214,7 +214,7 @@ static const char *check_index(const kheap *h, size_t free_blocks)
             back = &b->next_free;
         }
     }
-    if (h->map[MAP_WORDS - 1] >> (LIST_COUNT & 31) != 0)
+    if (h->map[KH_MAP_WORDS - 1] >> (KH_LIST_COUNT & 31) != 0)
         return "list bitmap marks a list past the last";
     if (listed != free_blocks)
         return "a free block is missing from the free lists";
@@ -232,7 +232,7 @@ static const char *check_locked(const kheap *h)
         const char *why = check_heap(h, hp, &t);
         if (why != NULL)
             return why;
-        if (hp->flags & HEAP_HOME)
+        if (hp->flags & KH_HEAP_HOME)
             home_seen = true;
         prev = hp;
         if (t.heaps > h->stats.heaps)
@@ -374,8 +374,8 @@ static void dump_heap(const kheap *h, const heap *hp, const dump_out *o)
     put_addr(o, "addr", hp);
     put_field(o, "pages", hp->pages);
     put_field(o, "bytes", hp->pages * h->page_size);
-    put_str(o, (hp->flags & HEAP_HOME) ? " kind=home\n"
-               : (hp->flags & HEAP_LARGE) ? " kind=large\n" : " kind=normal\n");
+    put_str(o, (hp->flags & KH_HEAP_HOME) ? " kind=home\n"
+               : (hp->flags & KH_HEAP_LARGE) ? " kind=large\n" : " kind=normal\n");
     const block *s = heap_sentinel(hp, h->page_size);
     const block *b = hp->first;
     while (b != s) {

@@ -50,7 +50,7 @@ static bool is_list_head(const kheap *h, block *const *at)
  * the next block's back_link names b's next_free. */
 HOT bool links_intact(const kheap *h, const block *b, const block *next, block *const *back)
 {
-    const block *holder = (const block *)(const void *)((const char *)back - PAYLOAD_OFF);
+    const block *holder = (const block *)(const void *)((const char *)back - KH_PAYLOAD_OFF);
     return link_plausible(h, next) &&
            (next == NULL || back_get(h, &next->back_link) == &b->next_free) &&
            (is_list_head(h, back) || link_plausible(h, holder)) &&
@@ -86,7 +86,7 @@ HOT bool poison_intact(kheap *h, const char *from, const char *to)
 }
 
 /* Where a free block's poison lies: past its links, up to its footer. */
-static char *poison_start(const block *b) { return (char *)block_payload(b) + 2 * W; }
+static char *poison_start(const block *b) { return (char *)block_payload(b) + 2 * KH_WORD; }
 
 /* ------------------------------------------------------------ index */
 
@@ -162,8 +162,8 @@ SHARED block *index_pop(kheap *h, unsigned i)
     return b;
 }
 
-/* The first non-empty list at or after list i (i <= LIST_COUNT), or
- * LIST_COUNT when there is none: two bit scans. */
+/* The first non-empty list at or after list i (i <= KH_LIST_COUNT), or
+ * KH_LIST_COUNT when there is none: two bit scans. */
 HOT unsigned index_search(const kheap *h, unsigned i)
 {
     unsigned w = i >> 5;
@@ -171,11 +171,11 @@ HOT unsigned index_search(const kheap *h, unsigned i)
     if (bits == 0) {
         size_t words = h->map_summary & (~(size_t)1 << w);
         if (words == 0)
-            return LIST_COUNT;
+            return KH_LIST_COUNT;
         w = ffs_size(words);
         /* The summary has no bit past the map; this tells the compiler so. */
-        if (w >= MAP_WORDS)
-            return LIST_COUNT;
+        if (w >= KH_MAP_WORDS)
+            return KH_LIST_COUNT;
         bits = h->map[w];
     }
     return (w << 5) + ffs32(bits);
@@ -185,16 +185,16 @@ HOT unsigned index_search(const kheap *h, unsigned i)
 
 HOT void block_set_size(const kheap *h, block *b, size_t size)
 {
-    hdr_set(h, b, size | (b->size & FLAG_MASK));
+    hdr_set(h, b, size | (b->size & KH_FLAG_MASK));
 }
 
 /* Block bytes for a request, or 0 when it cannot be met at all. */
 HOT size_t request_block_size(size_t request)
 {
-    if (request >= MAX_BLOCK - 2 * ALIGN - REQ_OVERHEAD)
+    if (request >= KH_MAX_BLOCK - 2 * KH_ALIGN - KH_REQ_OVERHEAD)
         return 0;
-    size_t size = align_up(request + REQ_OVERHEAD, ALIGN);
-    return size < MIN_BLOCK ? MIN_BLOCK : size;
+    size_t size = align_up(request + KH_REQ_OVERHEAD, KH_ALIGN);
+    return size < KH_MIN_BLOCK ? KH_MIN_BLOCK : size;
 }
 
 /* Puts b, a free block of `size` bytes between blocks in use, where the
@@ -230,7 +230,7 @@ HOT block *block_take(kheap *h, size_t need)
     if (b != NULL && block_size(b) >= need)
         return index_pop(h, i);
     i = index_search(h, i + 1);
-    if (i < LIST_COUNT)
+    if (i < KH_LIST_COUNT)
         return index_pop(h, i);
     b = h->dv;
     if (b == NULL || block_size(b) < need)
@@ -249,20 +249,20 @@ HOT block *block_take(kheap *h, size_t need)
 SHARED void block_use(kheap *h, block *b, size_t need, bool split)
 {
     size_t word = b->size;
-    size_t size = word & ~FLAG_MASK;
+    size_t size = word & ~KH_FLAG_MASK;
     block *next = (block *)(void *)((char *)b + size);
     poison_intact(h, poison_start(b), (char *)b + need);
-    if (split && size - need >= MIN_BLOCK) {
+    if (split && size - need >= KH_MIN_BLOCK) {
         /* The rest stays free before `next`, whose PREV_FREE stays set. */
         block *rest = (block *)(void *)((char *)b + need);
-        hdr_set(h, rest, (size - need) | FLAG_FREE);
+        hdr_set(h, rest, (size - need) | KH_FLAG_FREE);
         next->prev_size = size - need;
         block_place(h, rest, size - need);
         size = need;
     } else {
-        hdr_set(h, next, next->size & ~FLAG_PREV_FREE);
+        hdr_set(h, next, next->size & ~KH_FLAG_PREV_FREE);
     }
-    hdr_set(h, b, size | (word & FLAG_PREV_FREE));
+    hdr_set(h, b, size | (word & KH_FLAG_PREV_FREE));
     h->use.in_use_bytes += size;
     h->use.allocs++;
     if (h->use.in_use_bytes > h->use.peak_in_use_bytes)
@@ -275,7 +275,7 @@ static void released_forget(kheap *h, uintptr_t start, size_t bytes);
 
 static void note_pages(kheap *h, const void *start, size_t pages)
 {
-    uintptr_t first = (uintptr_t)start + PAYLOAD_OFF, end = (uintptr_t)start + pages * h->page_size;
+    uintptr_t first = (uintptr_t)start + KH_PAYLOAD_OFF, end = (uintptr_t)start + pages * h->page_size;
     uintptr_t old_end = h->first + h->span;
     if (h->first == 0 || first < h->first)
         h->first = first;
@@ -288,7 +288,7 @@ static void note_pages(kheap *h, const void *start, size_t pages)
 /* Offset of the first payload in a heap whose header takes header_bytes. */
 static size_t first_payload_offset(size_t header_bytes)
 {
-    return align_up(header_bytes + HDR, ALIGN);
+    return align_up(header_bytes + KH_HDR, KH_ALIGN);
 }
 
 /* Pages for a heap whose first block must be at least `size` bytes, or 0
@@ -296,7 +296,7 @@ static size_t first_payload_offset(size_t header_bytes)
 static size_t heap_pages_for(const kheap *h, size_t header_bytes, size_t size)
 {
     size_t bytes = first_payload_offset(header_bytes) + size;
-    if (size >= MAX_BLOCK || bytes >= MAX_BLOCK)
+    if (size >= KH_MAX_BLOCK || bytes >= KH_MAX_BLOCK)
         return 0;
     return pages_for(h, bytes);
 }
@@ -308,21 +308,21 @@ COLD block *heap_setup(kheap *h, void *base, size_t pages, size_t header_bytes, 
     heap *hp = base;
     size_t bytes = pages * h->page_size;
     size_t first = first_payload_offset(header_bytes);
-    block *b = (block *)(void *)((char *)base + first - PAYLOAD_OFF);
-    hp->magic = HEAP_MAGIC;
+    block *b = (block *)(void *)((char *)base + first - KH_PAYLOAD_OFF);
+    hp->magic = KH_HEAP_MAGIC;
     hp->pages = pages;
     hp->base_pages = pages;
     hp->owner = h;
     hp->first = b;
     hp->flags = flags;
 
-    hdr_set(h, b, (bytes - first) | FLAG_FREE);
+    hdr_set(h, b, (bytes - first) | KH_FLAG_FREE);
     h->block_bytes += bytes - first;
-    poison_fill(poison_start(b), (char *)base + bytes - PAYLOAD_OFF);
+    poison_fill(poison_start(b), (char *)base + bytes - KH_PAYLOAD_OFF);
     released_forget(h, (uintptr_t)base, bytes);
     block *s = heap_sentinel(hp, h->page_size);
     s->prev_size = bytes - first;
-    hdr_set(h, s, bytes | FLAG_SENTINEL | FLAG_PREV_FREE);
+    hdr_set(h, s, bytes | KH_FLAG_SENTINEL | KH_FLAG_PREV_FREE);
     hp->prev = NULL;
     hp->next = h->heaps;
     if (h->heaps != NULL)
@@ -401,7 +401,7 @@ COLD block *heap_grow(kheap *h, heap *hp, size_t extra)
     size_t ps = h->page_size;
     size_t pages = pages_for(h, extra);
     if (h->config.provider.grow == NULL || pages == 0 ||
-        extra >= MAX_BLOCK || hp->pages + pages >= (MAX_BLOCK >> h->page_shift))
+        extra >= KH_MAX_BLOCK || hp->pages + pages >= (KH_MAX_BLOCK >> h->page_shift))
         return NULL;
     char *end = heap_end(hp, ps);
     if (!h->config.provider.grow(h->config.provider.ctx, end, pages))
@@ -414,7 +414,7 @@ COLD block *heap_grow(kheap *h, heap *hp, size_t extra)
         block_set_size(h, b, block_size(b) + pages * ps);
     } else {
         b = s;
-        hdr_set(h, b, (pages * ps) | FLAG_FREE);
+        hdr_set(h, b, (pages * ps) | KH_FLAG_FREE);
     }
     hp->pages += pages;
     h->block_bytes += pages * ps;
@@ -423,7 +423,7 @@ COLD block *heap_grow(kheap *h, heap *hp, size_t extra)
     poison_fill(b == s ? poison_start(b) : (char *)s, (char *)heap_sentinel(hp, ps));
     s = heap_sentinel(hp, ps);
     s->prev_size = block_size(b);
-    hdr_set(h, s, (hp->pages * ps) | FLAG_SENTINEL | FLAG_PREV_FREE);
+    hdr_set(h, s, (hp->pages * ps) | KH_FLAG_SENTINEL | KH_FLAG_PREV_FREE);
     return b;
 }
 
@@ -437,7 +437,7 @@ static bool heap_is_empty(const heap *hp, size_t page_size)
  * one page). */
 static size_t trim_count(const heap *hp, size_t whole, size_t slack)
 {
-    size_t room = hp->pages - ((hp->flags & HEAP_LARGE) ? 1 : hp->base_pages);
+    size_t room = hp->pages - ((hp->flags & KH_HEAP_LARGE) ? 1 : hp->base_pages);
     if (whole <= slack)
         return 0;
     whole -= slack;
@@ -455,7 +455,7 @@ COLD bool heap_trim(kheap *h, heap *hp, block *b, size_t slack)
     char *payload = block_payload(b);
     char *new_end = (char *)align_up((uintptr_t)payload, ps);
     size_t kept = (size_t)(new_end - payload);
-    if ((kept != 0 && kept < MIN_BLOCK) || (kept == 0 && b == hp->first))
+    if ((kept != 0 && kept < KH_MIN_BLOCK) || (kept == 0 && b == hp->first))
         new_end += ps;
     if (new_end >= end)
         return false;
@@ -471,11 +471,11 @@ COLD bool heap_trim(kheap *h, heap *hp, block *b, size_t slack)
     if (kept == 0) {
         /* b's header word becomes the sentinel: the block before b is in
          * use, so PREV_FREE stays clear. */
-        hdr_set(h, s, (hp->pages * ps) | FLAG_SENTINEL | (b->size & FLAG_PREV_FREE));
+        hdr_set(h, s, (hp->pages * ps) | KH_FLAG_SENTINEL | (b->size & KH_FLAG_PREV_FREE));
     } else {
         block_set_size(h, b, kept);
         s->prev_size = kept;
-        hdr_set(h, s, (hp->pages * ps) | FLAG_SENTINEL | FLAG_PREV_FREE);
+        hdr_set(h, s, (hp->pages * ps) | KH_FLAG_SENTINEL | KH_FLAG_PREV_FREE);
     }
     released_note(h, (uintptr_t)new_end, cut * ps);
     h->config.provider.unmap(h->config.provider.ctx, new_end, cut);
@@ -515,8 +515,8 @@ COLD block *heap_edge_freed(kheap *h, block *b, block *next)
 {
     heap *hp = heap_of_sentinel(next);
     bool empty = b == hp->first;
-    if (empty && !(hp->flags & HEAP_HOME)) {
-        bool keep = !(hp->flags & HEAP_LARGE) &&
+    if (empty && !(hp->flags & KH_HEAP_HOME)) {
+        bool keep = !(hp->flags & KH_HEAP_LARGE) &&
                     (h->spare == NULL || h->spare == hp || !heap_is_empty(h->spare, h->page_size));
         if (!keep) {
             heap_release(h, hp);
@@ -524,9 +524,9 @@ COLD block *heap_edge_freed(kheap *h, block *b, block *next)
         }
         h->spare = hp;
     }
-    if (hp->pages <= hp->base_pages && !(hp->flags & HEAP_LARGE))
+    if (hp->pages <= hp->base_pages && !(hp->flags & KH_HEAP_LARGE))
         return b;
-    size_t slack = empty || (hp->flags & HEAP_LARGE) ? 0 : 1;
+    size_t slack = empty || (hp->flags & KH_HEAP_LARGE) ? 0 : 1;
     return heap_trim(h, hp, b, slack) ? NULL : b;
 }
 
@@ -538,13 +538,13 @@ COLD block *heap_edge_freed(kheap *h, block *b, block *next)
 HOT void block_free(kheap *h, block *b)
 {
     size_t word = b->size;
-    size_t size = word & ~FLAG_MASK;
+    size_t size = word & ~KH_FLAG_MASK;
     block *next = (block *)(void *)((char *)b + size);
     size_t next_word = next->size;
     block *dv = h->dv;
     bool in_dv = false;
-    if (next_word & FLAG_FREE) {
-        size_t next_size = next_word & ~FLAG_MASK;
+    if (next_word & KH_FLAG_FREE) {
+        size_t next_size = next_word & ~KH_FLAG_MASK;
         if (next == dv)
             in_dv = true;
         else
@@ -554,7 +554,7 @@ HOT void block_free(kheap *h, block *b)
         next = (block *)(void *)((char *)b + size);
         next_word = next->size;
     }
-    if (word & FLAG_PREV_FREE) {
+    if (word & KH_FLAG_PREV_FREE) {
         size_t prev_size = b->prev_size;
         block *prev = (block *)(void *)((char *)b - prev_size);
         if (prev == dv)
@@ -562,17 +562,17 @@ HOT void block_free(kheap *h, block *b)
         else
             index_remove(h, prev);
         /* A second free of b must still read as a double free. */
-        hdr_set(h, b, word | FLAG_FREE);
+        hdr_set(h, b, word | KH_FLAG_FREE);
         poison_fill((char *)b, poison_start(b));
         b = prev;
         size += prev_size;
     }
     /* No two free blocks touch, so the merged block's predecessor is in use. */
-    hdr_set(h, b, size | FLAG_FREE);
-    hdr_set(h, next, next_word | FLAG_PREV_FREE);
+    hdr_set(h, b, size | KH_FLAG_FREE);
+    hdr_set(h, next, next_word | KH_FLAG_PREV_FREE);
     next->prev_size = size;
     /* Only a block that ends its heap can give pages back. */
-    if (next_word & FLAG_SENTINEL) {
+    if (next_word & KH_FLAG_SENTINEL) {
         if (in_dv)
             h->dv = NULL;
         b = heap_edge_freed(h, b, next);
@@ -609,11 +609,11 @@ COLD block *heap_extend_down(kheap *h, heap *hp, char *base, size_t pages)
         size += block_size(old_first);
         next = block_next(old_first);
     }
-    hdr_set(h, b, size | FLAG_FREE);
-    hdr_set(h, next, next->size | FLAG_PREV_FREE);
+    hdr_set(h, b, size | KH_FLAG_FREE);
+    hdr_set(h, next, next->size | KH_FLAG_PREV_FREE);
     next->prev_size = size;
     block *s = heap_sentinel(nh, ps);
-    hdr_set(h, s, (nh->pages * ps) | (s->size & FLAG_MASK));
+    hdr_set(h, s, (nh->pages * ps) | (s->size & KH_FLAG_MASK));
     h->block_bytes += bytes;
     released_forget(h, (uintptr_t)base, bytes);
     note_pages(h, base, pages);
@@ -632,9 +632,9 @@ COLD block *heap_add(kheap *h, size_t pages, size_t min_pages)
     if (base == NULL)
         return NULL;
     heap *top = h->top;
-    if (top != NULL && h->config.provider.unmap_spans_runs && !(top->flags & HEAP_HOME) &&
+    if (top != NULL && h->config.provider.unmap_spans_runs && !(top->flags & KH_HEAP_HOME) &&
         base + pages * h->page_size == (char *)top &&
-        top->pages + pages < (MAX_BLOCK >> h->page_shift))
+        top->pages + pages < (KH_MAX_BLOCK >> h->page_shift))
         return heap_extend_down(h, top, base, pages);
     block *b = heap_setup(h, base, pages, sizeof(heap), 0);
     h->top = h->heaps;
@@ -642,7 +642,7 @@ COLD block *heap_add(kheap *h, size_t pages, size_t min_pages)
 }
 
 /* A heap of its own for one large block of `need` bytes whose payload is
- * a multiple of `align` (a power of two; ALIGN for a plain request).  The
+ * a multiple of `align` (a power of two; KH_ALIGN for a plain request).  The
  * run is mapped with room to slide the payload up to that multiple; the
  * whole pages before the page that takes the header and after the block go
  * straight back, so the heap holds the block and nothing else ever lands
@@ -651,8 +651,8 @@ COLD block *heap_add(kheap *h, size_t pages, size_t min_pages)
 COLD block *large_map(kheap *h, size_t need, size_t align)
 {
     size_t ps = h->page_size, off0 = first_payload_offset(sizeof(heap));
-    size_t slide = align > ALIGN ? align - ALIGN : 0;
-    if (need >= MAX_BLOCK || slide >= MAX_BLOCK || off0 + slide >= MAX_BLOCK - need)
+    size_t slide = align > KH_ALIGN ? align - KH_ALIGN : 0;
+    if (need >= KH_MAX_BLOCK || slide >= KH_MAX_BLOCK || off0 + slide >= KH_MAX_BLOCK - need)
         return NULL;
     size_t run = pages_for(h, off0 + slide + need);
     char *base = h->config.provider.map(h->config.provider.ctx, run);
@@ -666,7 +666,7 @@ COLD block *large_map(kheap *h, size_t need, size_t align)
         h->config.provider.unmap(h->config.provider.ctx, base, lead);
     if (run - lead > pages)
         h->config.provider.unmap(h->config.provider.ctx, hp + pages * ps, run - lead - pages);
-    return heap_setup(h, hp, pages, (size_t)(payload - (uintptr_t)hp) - HDR, HEAP_LARGE);
+    return heap_setup(h, hp, pages, (size_t)(payload - (uintptr_t)hp) - KH_HDR, KH_HEAP_LARGE);
 }
 
 /* A free block of at least `need` bytes (need below the large threshold)
@@ -695,7 +695,7 @@ COLD block *normal_from_provider(kheap *h, size_t need)
 COLD void *alloc_from_provider(kheap *h, size_t need, size_t request)
 {
     bool large = need >= h->large_threshold;
-    block *b = large ? large_map(h, need, ALIGN) : normal_from_provider(h, need);
+    block *b = large ? large_map(h, need, KH_ALIGN) : normal_from_provider(h, need);
     if (b == NULL)
         return NULL;
     block_use(h, b, need, !large);
@@ -742,8 +742,8 @@ HOT bool words_held(const kheap *h, const void *near, const void *from, const vo
 }
 
 /* The words of b's header, from the first to the size word. */
-#define HDR_FIRST(b) ((const char *)(b) + PAYLOAD_OFF - HDR)
-#define HDR_SIZE(b) ((const char *)(b) + PAYLOAD_OFF - W)
+#define HDR_FIRST(b) ((const char *)(b) + KH_PAYLOAD_OFF - KH_HDR)
+#define HDR_SIZE(b) ((const char *)(b) + KH_PAYLOAD_OFF - KH_WORD)
 
 /* The checks of a next block that claims to be free or the sentinel: what
  * free will follow from it must hold, so that a forged size word sends
@@ -752,18 +752,18 @@ HOT bool words_held(const kheap *h, const void *near, const void *from, const vo
  * with its size; a sentinel's size must lead back to its heap's header. */
 static const char *next_validate(const kheap *h, const block *next, size_t next_word)
 {
-    size_t size = next_word & ~FLAG_MASK;
+    size_t size = next_word & ~KH_FLAG_MASK;
     uintptr_t at = (uintptr_t)next;
-    if (next_word & FLAG_FREE) {
+    if (next_word & KH_FLAG_FREE) {
         const block *after = (const block *)(at + size);
         if (size > h->first + h->span - at || !words_held(h, HDR_SIZE(next), after, HDR_SIZE(after)) ||
-            after->prev_size != size || !(after->size & FLAG_PREV_FREE) || !hdr_ok(h, after))
+            after->prev_size != size || !(after->size & KH_FLAG_PREV_FREE) || !hdr_ok(h, after))
             return "overflow into the next block's header";
     } else {
-        uintptr_t hp = at + PAYLOAD_OFF - size;
-        if (size > at + PAYLOAD_OFF - (h->first - PAYLOAD_OFF) || (hp & (h->page_size - 1)) != 0 ||
+        uintptr_t hp = at + KH_PAYLOAD_OFF - size;
+        if (size > at + KH_PAYLOAD_OFF - (h->first - KH_PAYLOAD_OFF) || (hp & (h->page_size - 1)) != 0 ||
             !words_held(h, HDR_SIZE(next), (const void *)hp, (const char *)hp + sizeof(heap) - 1) ||
-            ((const heap *)hp)->magic != HEAP_MAGIC || ((const heap *)hp)->owner != h ||
+            ((const heap *)hp)->magic != KH_HEAP_MAGIC || ((const heap *)hp)->owner != h ||
             ((const heap *)hp)->pages << h->page_shift != size)
             return "overflow into the next block's header";
     }
@@ -780,7 +780,7 @@ HOT const char *block_validate(const kheap *h, const void *p, block **out)
 {
     uintptr_t a = (uintptr_t)p;
     size_t off = a - h->first;
-    if (a % ALIGN != 0)
+    if (a % KH_ALIGN != 0)
         return "misaligned pointer";
     if (off >= h->span)
         return "foreign pointer: outside every heap";
@@ -792,38 +792,38 @@ HOT const char *block_validate(const kheap *h, const void *p, block **out)
     if (!hdr_ok(h, b))
         return "header check failed: double free, or a write over the header";
     size_t word = b->size;
-    if (word & FLAG_FREE)
+    if (word & KH_FLAG_FREE)
         return "double free";
-    /* Flags are below MIN_BLOCK and a sentinel's word is at least a page,
-     * so `word < MIN_BLOCK` is "size below the minimum" in one compare. */
-    if ((word & (FLAG_SENTINEL | ((ALIGN - 1) & ~FLAG_MASK))) != 0 || word < MIN_BLOCK ||
-        (word & ~FLAG_MASK) > h->span - off)
+    /* Flags are below KH_MIN_BLOCK and a sentinel's word is at least a page,
+     * so `word < KH_MIN_BLOCK` is "size below the minimum" in one compare. */
+    if ((word & (KH_FLAG_SENTINEL | ((KH_ALIGN - 1) & ~KH_FLAG_MASK))) != 0 || word < KH_MIN_BLOCK ||
+        (word & ~KH_FLAG_MASK) > h->span - off)
         return "not a block (interior pointer or bad header)";
-    const block *next = (const block *)(a - PAYLOAD_OFF + (word & ~FLAG_MASK));
+    const block *next = (const block *)(a - KH_PAYLOAD_OFF + (word & ~KH_FLAG_MASK));
     if (!words_held(h, HDR_SIZE(b), HDR_FIRST(next), HDR_SIZE(next)))
         return "not a block (interior pointer or bad header)";
     size_t next_word = next->size;
-    if (!hdr_ok(h, next) || next_word < MIN_BLOCK || (next_word & (ALIGN - 1) & ~FLAG_MASK) != 0)
+    if (!hdr_ok(h, next) || next_word < KH_MIN_BLOCK || (next_word & (KH_ALIGN - 1) & ~KH_FLAG_MASK) != 0)
         return "overflow into the next block's header";
-    if (next_word & FLAG_PREV_FREE)
+    if (next_word & KH_FLAG_PREV_FREE)
         return "double free after a merge, or overflow into the next header";
-    if (next_word & (FLAG_FREE | FLAG_SENTINEL)) {
+    if (next_word & (KH_FLAG_FREE | KH_FLAG_SENTINEL)) {
         const char *why = next_validate(h, next, next_word);
         if (why != NULL)
             return why;
     }
-    if (word & FLAG_PREV_FREE) {
+    if (word & KH_FLAG_PREV_FREE) {
         /* The previous block's header must be exactly "free, this size",
          * and lie at or above the lowest page ever held: prev_size <= off
-         * puts prev at or above first - PAYLOAD_OFF, that page's start. */
+         * puts prev at or above first - KH_PAYLOAD_OFF, that page's start. */
         if (!words_held(h, HDR_FIRST(b), b, b))
             return "underflow into the header (bad previous footer)";
         size_t prev_size = b->prev_size;
-        if ((prev_size & (ALIGN - 1)) != 0 || prev_size < MIN_BLOCK || prev_size > off)
+        if ((prev_size & (KH_ALIGN - 1)) != 0 || prev_size < KH_MIN_BLOCK || prev_size > off)
             return "underflow into the header (bad previous footer)";
-        const block *prev = (const block *)(a - PAYLOAD_OFF - prev_size);
+        const block *prev = (const block *)(a - KH_PAYLOAD_OFF - prev_size);
         if (!words_held(h, b, HDR_FIRST(prev), HDR_SIZE(prev)) ||
-            prev->size != (prev_size | FLAG_FREE) || !hdr_ok(h, prev))
+            prev->size != (prev_size | KH_FLAG_FREE) || !hdr_ok(h, prev))
             return "underflow into the header (bad previous footer)";
     }
     *out = b;
@@ -911,7 +911,7 @@ static __attribute__((noinline)) void block_free_call(kheap *h, block *b)
 static void block_shrink(kheap *h, block *b, size_t need)
 {
     size_t size = block_size(b);
-    if (size - need < MIN_BLOCK)
+    if (size - need < KH_MIN_BLOCK)
         return;
     block *rest = (block *)(void *)((char *)b + need);
     hdr_set(h, rest, size - need);
@@ -945,7 +945,7 @@ static bool block_resize_in_place(kheap *h, block *b, size_t need)
             return false;
     }
     block_set_size(h, b, size + block_size(next));
-    hdr_set(h, block_next(b), block_next(b)->size & ~FLAG_PREV_FREE);
+    hdr_set(h, block_next(b), block_next(b)->size & ~KH_FLAG_PREV_FREE);
     h->use.in_use_bytes += block_size(next);
     block_shrink(h, b, need);
     if (h->use.in_use_bytes > h->use.peak_in_use_bytes)
@@ -961,7 +961,7 @@ static heap *large_heap_of(const block *b)
     if (!block_is_sentinel(next))
         return NULL;
     heap *hp = heap_of_sentinel(next);
-    return (hp->flags & HEAP_LARGE) && hp->first == b ? hp : NULL;
+    return (hp->flags & KH_HEAP_LARGE) && hp->first == b ? hp : NULL;
 }
 
 /* Resizes b, the one block of large heap hp, in place to hold `need`
@@ -971,7 +971,7 @@ static heap *large_heap_of(const block *b)
 static bool large_resize(kheap *h, heap *hp, block *b, size_t need)
 {
     size_t ps = h->page_size, start = (size_t)((char *)block_payload(b) - (char *)hp);
-    if (need >= MAX_BLOCK - start)
+    if (need >= KH_MAX_BLOCK - start)
         return false;
     size_t pages = pages_for(h, start + need), had = hp->pages;
     char *end = heap_end(hp, ps);
@@ -987,7 +987,7 @@ static bool large_resize(kheap *h, heap *hp, block *b, size_t need)
     size_t old = block_size(b);
     hp->pages = pages;
     block *s = heap_sentinel(hp, ps);
-    hdr_set(h, s, (pages * ps) | FLAG_SENTINEL);
+    hdr_set(h, s, (pages * ps) | KH_FLAG_SENTINEL);
     size_t size = (size_t)((char *)s - (char *)b);
     block_set_size(h, b, size);
     h->block_bytes += size - old;
@@ -1009,7 +1009,7 @@ static bool config_valid(const kheap_config *c)
     size_t ps = c->provider.page_size;
     return c->provider.map != NULL && c->provider.unmap != NULL &&
            (c->lock == NULL) == (c->unlock == NULL) &&
-           ps >= 64 && (ps & (ps - 1)) == 0 && ps < MAX_BLOCK;
+           ps >= 64 && (ps & (ps - 1)) == 0 && ps < KH_MAX_BLOCK;
 }
 
 #if KHEAP_HARDEN
@@ -1038,10 +1038,10 @@ kheap *kheap_create(const kheap_config *config)
     geometry.page_size = config->provider.page_size;
     geometry.page_shift = fls_size(geometry.page_size);
     size_t header = home_header_bytes();
-    size_t min_pages = pages_for(&geometry, first_payload_offset(header) + MIN_BLOCK);
+    size_t min_pages = pages_for(&geometry, first_payload_offset(header) + KH_MIN_BLOCK);
     size_t heap_pages = config->heap_pages != 0 ? config->heap_pages
                                                 : pages_for(&geometry, KHEAP_DEFAULT_HEAP_BYTES);
-    size_t max_pages = (MAX_BLOCK >> geometry.page_shift) - 1;
+    size_t max_pages = (KH_MAX_BLOCK >> geometry.page_shift) - 1;
     if (heap_pages > max_pages)
         heap_pages = max_pages;
     size_t pages = heap_pages > min_pages ? heap_pages : min_pages;
@@ -1055,7 +1055,7 @@ kheap *kheap_create(const kheap_config *config)
 
     kheap *h = (kheap *)(void *)(base + align_up(sizeof(heap), alignof(struct kheap)));
     __builtin_memset(h, 0, sizeof *h);
-    h->layout = LAYOUT;
+    h->layout = KH_LAYOUT;
     h->config = *config;
 #if KHEAP_HARDEN
     h->secret = config->secret != 0 ? config->secret : secret_from((uintptr_t)h);
@@ -1068,7 +1068,7 @@ kheap *kheap_create(const kheap_config *config)
     h->large_threshold = config->large_threshold != 0 ? config->large_threshold
                          : quarter > KHEAP_DEFAULT_LARGE_BYTES ? quarter
                                                                : KHEAP_DEFAULT_LARGE_BYTES;
-    h->dv = heap_setup(h, base, pages, header, HEAP_HOME);
+    h->dv = heap_setup(h, base, pages, header, KH_HEAP_HOME);
     h->top = h->heaps;
     return h;
 }
@@ -1175,7 +1175,7 @@ void *kheap_aligned_alloc(kheap *h, size_t align, size_t size)
         kheap_unlock(h, saved);
         return NULL;
     }
-    if (align <= ALIGN)
+    if (align <= KH_ALIGN)
         return kheap_alloc(h, size);
     uintptr_t saved = kheap_lock(h);
     size_t need = request_block_size(size);
@@ -1184,10 +1184,10 @@ void *kheap_aligned_alloc(kheap *h, size_t align, size_t size)
      * aligned address while leaving a gap that is either nothing or a block
      * of its own, in a normal heap, where the gap and the rest serve other
      * requests. */
-    size_t total = need + align + MIN_BLOCK;
+    size_t total = need + align + KH_MIN_BLOCK;
     bool large = need >= h->large_threshold;
     block *b = NULL;
-    if (need != 0 && align < MAX_BLOCK && total > need && total < MAX_BLOCK && !stopped(h)) {
+    if (need != 0 && align < KH_MAX_BLOCK && total > need && total < KH_MAX_BLOCK && !stopped(h)) {
         if (large) {
             b = large_map(h, need, align);
         } else {
@@ -1203,12 +1203,12 @@ void *kheap_aligned_alloc(kheap *h, size_t align, size_t size)
     }
     uintptr_t payload = (uintptr_t)block_payload(b);
     uintptr_t aligned = align_up(payload, align);
-    if (aligned != payload && aligned - payload < MIN_BLOCK)
-        aligned = align_up(payload + MIN_BLOCK, align);
+    if (aligned != payload && aligned - payload < KH_MIN_BLOCK)
+        aligned = align_up(payload + KH_MIN_BLOCK, align);
     size_t gap = (size_t)(aligned - payload);
     if (gap != 0) {
         block *moved = (block *)(void *)((char *)b + gap);
-        hdr_set(h, moved, (block_size(b) - gap) | FLAG_FREE | FLAG_PREV_FREE);
+        hdr_set(h, moved, (block_size(b) - gap) | KH_FLAG_FREE | KH_FLAG_PREV_FREE);
         moved->prev_size = gap;
         block_set_size(h, b, gap);
         block_place(h, b, gap);

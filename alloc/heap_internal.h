@@ -6,7 +6,7 @@
  * ------------
  * A heap is a run of pages.  It starts with a struct heap (the home heap
  * also holds the struct kheap right after it), then blocks fill it, and its
- * last word is a sentinel header.  W is one word (sizeof(size_t)).
+ * last word is a sentinel header.  KH_WORD is one word (sizeof(size_t)).
  *
  *     block *b ->  +------------------+  prev_size: the previous block's
  *                  | prev_size        |  footer, valid only while that
@@ -22,7 +22,7 @@
  *
  * A block's size is the distance from its header word to the next block's
  * header word, a multiple of KHEAP_ALIGN, so a block in use costs one word
- * and its payload runs up to the next header (its usable size is size - W).
+ * and its payload runs up to the next header (its usable size is size - KH_WORD).
  * The free links and the footer live in the payload and in the next block's
  * prev_size slot, which are dead while the block is in use: that is why
  * prev_size comes *before* the size word.  With the footer, free finds the
@@ -39,7 +39,7 @@
  * Free-block index: TLSF's two levels.  A size maps to a first level (its
  * highest bit) and a second level (the next SL_LOG2 bits below it), which
  * together number its list: list_index(), with no branch.  Below
- * SMALL_BLOCK every list holds one size.  A bitmap has a bit per list, in
+ * KH_SMALL_BLOCK every list holds one size.  A bitmap has a bit per list, in
  * 32-bit words, and a summary word a bit per non-empty word, so the first
  * non-empty list at or after any list is two bit scans away.  A search
  * starts at the list after the request's own, so any block found fits:
@@ -97,17 +97,17 @@
 #define KHEAP_DEFAULT_LARGE_BYTES 4096u
 #endif
 
-#define W ((size_t)sizeof(size_t))
-#define ALIGN ((size_t)KHEAP_ALIGN)
+#define KH_WORD ((size_t)sizeof(size_t))
+#define KH_ALIGN ((size_t)KHEAP_ALIGN)
 
-#define FLAG_FREE ((size_t)1)
-#define FLAG_PREV_FREE ((size_t)2)
-#define FLAG_SENTINEL ((size_t)4)
-#define FLAG_MASK ((size_t)7)
+#define KH_FLAG_FREE ((size_t)1)
+#define KH_FLAG_PREV_FREE ((size_t)2)
+#define KH_FLAG_SENTINEL ((size_t)4)
+#define KH_FLAG_MASK ((size_t)7)
 
-#define HEAP_MAGIC ((size_t)0x6b686561u) /* "khea" */
-#define HEAP_HOME 1u                     /* holds the instance; never returned */
-#define HEAP_LARGE 2u                    /* one large request; never kept spare */
+#define KH_HEAP_MAGIC ((size_t)0x6b686561u) /* "khea" */
+#define KH_HEAP_HOME 1u                     /* holds the instance; never returned */
+#define KH_HEAP_LARGE 2u                    /* one large request; never kept spare */
 
 typedef struct block {
     size_t prev_size;
@@ -124,42 +124,42 @@ typedef struct block {
 
 /* From a block to its payload; the header a block in use pays for (the size
  * word, and the check word in the full tier). */
-#define PAYLOAD_OFF (offsetof(block, next_free))
-#define HDR (PAYLOAD_OFF - W)
+#define KH_PAYLOAD_OFF (offsetof(block, next_free))
+#define KH_HDR (KH_PAYLOAD_OFF - KH_WORD)
 
 /* What a request pays beyond its bytes: the header, and in the full tier
  * the trailing canary's word. */
-#define REQ_OVERHEAD ((size_t)KHEAP_BLOCK_OVERHEAD)
+#define KH_REQ_OVERHEAD ((size_t)KHEAP_BLOCK_OVERHEAD)
 
 /* The smallest block holds the header, both links and the footer. */
-#define MIN_BLOCK ((PAYLOAD_OFF + 2 * W + ALIGN - 1) & ~(ALIGN - 1))
+#define KH_MIN_BLOCK ((KH_PAYLOAD_OFF + 2 * KH_WORD + KH_ALIGN - 1) & ~(KH_ALIGN - 1))
 
-#define SL_COUNT (1u << KHEAP_SL_LOG2)
-#define ALIGN_LOG2 (ALIGN == 8 ? 3 : ALIGN == 16 ? 4 : ALIGN == 32 ? 5 : 6)
-#define FL_SHIFT (KHEAP_SL_LOG2 + ALIGN_LOG2)
-#define SMALL_BLOCK ((size_t)1 << FL_SHIFT)
-#define FL_COUNT (KHEAP_MAX_BLOCK_LOG2 - FL_SHIFT + 1)
-#define LIST_COUNT (FL_COUNT * SL_COUNT)
+#define KH_SL_COUNT (1u << KHEAP_SL_LOG2)
+#define KH_ALIGN_LOG2 (KH_ALIGN == 8 ? 3 : KH_ALIGN == 16 ? 4 : KH_ALIGN == 32 ? 5 : 6)
+#define KH_FL_SHIFT (KHEAP_SL_LOG2 + KH_ALIGN_LOG2)
+#define KH_SMALL_BLOCK ((size_t)1 << KH_FL_SHIFT)
+#define KH_FL_COUNT (KHEAP_MAX_BLOCK_LOG2 - KH_FL_SHIFT + 1)
+#define KH_LIST_COUNT (KH_FL_COUNT * KH_SL_COUNT)
 /* One word more than the lists need, so a search may start one past the
  * last list without a bounds test. */
-#define MAP_WORDS ((LIST_COUNT >> 5) + 1)
-#define MAX_BLOCK ((size_t)1 << KHEAP_MAX_BLOCK_LOG2)
+#define KH_MAP_WORDS ((KH_LIST_COUNT >> 5) + 1)
+#define KH_MAX_BLOCK ((size_t)1 << KHEAP_MAX_BLOCK_LOG2)
 
-_Static_assert((ALIGN & (ALIGN - 1)) == 0 && ALIGN >= 8 && ALIGN <= 64,
-              "flags need 3 free low bits; ALIGN_LOG2 covers 8..64");
-_Static_assert(((size_t)1 << ALIGN_LOG2) == ALIGN, "ALIGN_LOG2 matches ALIGN");
-_Static_assert(MIN_BLOCK > FLAG_MASK && MIN_BLOCK <= 64,
-               "a header word below MIN_BLOCK means a bad size: flags stay below it and a "
+_Static_assert((KH_ALIGN & (KH_ALIGN - 1)) == 0 && KH_ALIGN >= 8 && KH_ALIGN <= 64,
+              "flags need 3 free low bits; KH_ALIGN_LOG2 covers 8..64");
+_Static_assert(((size_t)1 << KH_ALIGN_LOG2) == KH_ALIGN, "KH_ALIGN_LOG2 matches KH_ALIGN");
+_Static_assert(KH_MIN_BLOCK > KH_FLAG_MASK && KH_MIN_BLOCK <= 64,
+               "a header word below KH_MIN_BLOCK means a bad size: flags stay below it and a "
                "sentinel's word (a heap's length, at least a 64-byte page) above it");
-_Static_assert(ALIGN % W == 0, "block boundaries are word boundaries (poison goes by words)");
-_Static_assert(offsetof(block, size) + W == PAYLOAD_OFF, "payload follows the size word");
-_Static_assert(HDR == W * (1 + KHEAP_HARDEN), "a header is one word, two in the full tier");
-_Static_assert(REQ_OVERHEAD == HDR + W * KHEAP_HARDEN, "the full tier adds the canary word");
-_Static_assert(sizeof(block) <= MIN_BLOCK + W, "a free block's links fit a minimum block");
+_Static_assert(KH_ALIGN % KH_WORD == 0, "block boundaries are word boundaries (poison goes by words)");
+_Static_assert(offsetof(block, size) + KH_WORD == KH_PAYLOAD_OFF, "payload follows the size word");
+_Static_assert(KH_HDR == KH_WORD * (1 + KHEAP_HARDEN), "a header is one word, two in the full tier");
+_Static_assert(KH_REQ_OVERHEAD == KH_HDR + KH_WORD * KHEAP_HARDEN, "the full tier adds the canary word");
+_Static_assert(sizeof(block) <= KH_MIN_BLOCK + KH_WORD, "a free block's links fit a minimum block");
 _Static_assert(KHEAP_SL_LOG2 >= 1 && KHEAP_SL_LOG2 <= 5, "at most 32 lists per power of two");
-_Static_assert(FL_COUNT >= 1 && MAP_WORDS <= 8 * sizeof(size_t), "the summary bitmap is one size_t");
-_Static_assert(KHEAP_MAX_BLOCK_LOG2 < 8 * sizeof(size_t), "MAX_BLOCK fits size_t");
-_Static_assert(KHEAP_MAX_BLOCK_LOG2 < 128 && KHEAP_HARDEN <= 1, "LAYOUT has room for every option");
+_Static_assert(KH_FL_COUNT >= 1 && KH_MAP_WORDS <= 8 * sizeof(size_t), "the summary bitmap is one size_t");
+_Static_assert(KHEAP_MAX_BLOCK_LOG2 < 8 * sizeof(size_t), "KH_MAX_BLOCK fits size_t");
+_Static_assert(KHEAP_MAX_BLOCK_LOG2 < 128 && KHEAP_HARDEN <= 1, "KH_LAYOUT has room for every option");
 
 typedef struct heap {
     size_t magic;
@@ -169,7 +169,7 @@ typedef struct heap {
     struct heap *prev;
     struct kheap *owner;
     block *first;
-    unsigned flags;     /* HEAP_HOME, HEAP_LARGE */
+    unsigned flags;     /* KH_HEAP_HOME, KH_HEAP_LARGE */
 } heap;
 
 /* What this build's options make of the block format and the instance:
@@ -179,12 +179,12 @@ typedef struct heap {
  * word size) is refused, not misread: that code cannot even trust where
  * the instance keeps its panic hook, so it touches nothing and returns its
  * failure value. */
-#define LAYOUT ((size_t)0x6b6c0000u | (size_t)KHEAP_HARDEN << 15 | \
-                (size_t)KHEAP_MAX_BLOCK_LOG2 << 8 | (size_t)ALIGN_LOG2 << 4 | \
+#define KH_LAYOUT ((size_t)0x6b6c0000u | (size_t)KHEAP_HARDEN << 15 | \
+                (size_t)KHEAP_MAX_BLOCK_LOG2 << 8 | (size_t)KH_ALIGN_LOG2 << 4 | \
                 (size_t)KHEAP_SL_LOG2 << 1 | (sizeof(size_t) == 8))
 
 struct kheap {
-    size_t layout;           /* LAYOUT of the build that created it */
+    size_t layout;           /* KH_LAYOUT of the build that created it */
     /* What every alloc and free reads comes first: small offsets. */
     block *dv;               /* the designated victim: free, not in the index, or NULL */
     /* Bounds of every page ever held, for a cheap wild-pointer test: the
@@ -204,7 +204,7 @@ struct kheap {
     } stats;
     kheap_config config;
     size_t map_summary;      /* bit w: map[w] != 0 */
-    uint32_t map[MAP_WORDS]; /* bit i % 32 of map[i / 32]: list i is not empty */
+    uint32_t map[KH_MAP_WORDS]; /* bit i % 32 of map[i / 32]: list i is not empty */
     size_t page_size;
     unsigned page_shift;     /* page_size == 1 << page_shift: no division on cores without it */
     size_t heap_pages;
@@ -221,14 +221,14 @@ struct kheap {
     unsigned released_next;
 #endif
     size_t block_bytes;      /* bytes of every block of every heap, free or not */
-    block *lists[LIST_COUNT];
+    block *lists[KH_LIST_COUNT];
 };
 
 /* h can be used by this build: not NULL, and created by a build with the
  * same layout options. */
 static inline bool usable(const kheap *h)
 {
-    return h != NULL && h->layout == LAYOUT;
+    return h != NULL && h->layout == KH_LAYOUT;
 }
 
 /* The full tier's per-instance key; the basic tier has none. */
@@ -242,15 +242,15 @@ static inline uintptr_t key_of(const kheap *h)
 #endif
 }
 
-static inline size_t block_size(const block *b) { return b->size & ~FLAG_MASK; }
-static inline bool block_is_free(const block *b) { return (b->size & FLAG_FREE) != 0; }
-static inline bool block_prev_is_free(const block *b) { return (b->size & FLAG_PREV_FREE) != 0; }
-static inline bool block_is_sentinel(const block *b) { return (b->size & FLAG_SENTINEL) != 0; }
+static inline size_t block_size(const block *b) { return b->size & ~KH_FLAG_MASK; }
+static inline bool block_is_free(const block *b) { return (b->size & KH_FLAG_FREE) != 0; }
+static inline bool block_prev_is_free(const block *b) { return (b->size & KH_FLAG_PREV_FREE) != 0; }
+static inline bool block_is_sentinel(const block *b) { return (b->size & KH_FLAG_SENTINEL) != 0; }
 static inline block *block_next(const block *b) { return (block *)(void *)((char *)b + block_size(b)); }
-static inline void *block_payload(const block *b) { return (char *)b + PAYLOAD_OFF; }
-static inline block *block_from_payload(const void *p) { return (block *)(void *)((char *)p - PAYLOAD_OFF); }
+static inline void *block_payload(const block *b) { return (char *)b + KH_PAYLOAD_OFF; }
+static inline block *block_from_payload(const void *p) { return (block *)(void *)((char *)p - KH_PAYLOAD_OFF); }
 /* The largest request a block can hold. */
-static inline size_t block_room(const block *b) { return block_size(b) - REQ_OVERHEAD; }
+static inline size_t block_room(const block *b) { return block_size(b) - KH_REQ_OVERHEAD; }
 static inline char *heap_end(const heap *hp, size_t page_size)
 {
     return (char *)hp + hp->pages * page_size;
@@ -262,11 +262,11 @@ static inline size_t pages_for(const kheap *h, size_t bytes)
 }
 static inline block *heap_sentinel(const heap *hp, size_t page_size)
 {
-    return (block *)(void *)(heap_end(hp, page_size) - PAYLOAD_OFF);
+    return (block *)(void *)(heap_end(hp, page_size) - KH_PAYLOAD_OFF);
 }
 static inline heap *heap_of_sentinel(const block *s)
 {
-    return (heap *)(void *)((char *)s + PAYLOAD_OFF - block_size(s));
+    return (heap *)(void *)((char *)s + KH_PAYLOAD_OFF - block_size(s));
 }
 
 /* Every write of a header goes through hdr_set, so the full tier's check
@@ -338,7 +338,7 @@ static inline bool link_plausible(const kheap *h, const block *b)
 {
     uintptr_t a = (uintptr_t)b;
     return b == NULL ||
-           ((a + PAYLOAD_OFF) % ALIGN == 0 && a + PAYLOAD_OFF - h->first < h->span &&
+           ((a + KH_PAYLOAD_OFF) % KH_ALIGN == 0 && a + KH_PAYLOAD_OFF - h->first < h->span &&
             hdr_ok(h, b) && block_is_free(b));
 }
 
@@ -369,13 +369,13 @@ static inline unsigned ffs_size(size_t x)
 
 /* The full tier's trailing canary: a block in use ends with a word holding
  * the requested size (xor the secret and the payload's address), and the
- * bytes between the request's end and that word are CANARY, so a write past
+ * bytes between the request's end and that word are KH_CANARY, so a write past
  * the end of the request shows when the block is freed or checked. */
-#define CANARY 0x5cu
+#define KH_CANARY 0x5cu
 
 static inline size_t *canary_word(const block *b)
 {
-    return (size_t *)(void *)((char *)block_payload(b) + block_size(b) - HDR - W);
+    return (size_t *)(void *)((char *)block_payload(b) + block_size(b) - KH_HDR - KH_WORD);
 }
 
 static inline void canary_set(const kheap *h, block *b, size_t request)
@@ -384,7 +384,7 @@ static inline void canary_set(const kheap *h, block *b, size_t request)
         return;
     size_t *word = canary_word(b);
     for (char *c = (char *)block_payload(b) + request; c < (char *)word; c++)
-        *c = (char)CANARY;
+        *c = (char)KH_CANARY;
     *word = request ^ key_of(h) ^ (uintptr_t)block_payload(b);
 }
 
@@ -394,7 +394,7 @@ static inline void canary_set(const kheap *h, block *b, size_t request)
 static inline size_t block_request(const kheap *h, const block *b)
 {
     if (!KHEAP_HARDEN)
-        return block_size(b) - HDR;
+        return block_size(b) - KH_HDR;
     size_t request = *canary_word(b) ^ key_of(h) ^ (uintptr_t)block_payload(b);
     return request <= block_room(b) ? request : SIZE_MAX;
 }
@@ -409,19 +409,19 @@ static inline const void *canary_broken(const kheap *h, const block *b)
     if (request == SIZE_MAX)
         return word;
     for (const char *c = (const char *)block_payload(b) + request; c < word; c++)
-        if ((unsigned char)*c != CANARY)
+        if ((unsigned char)*c != KH_CANARY)
             return c;
     return NULL;
 }
 
-/* The list that holds free blocks of `size` bytes (size < MAX_BLOCK).  Its
- * first level is fls(size) - FL_SHIFT + 1, or 0 below SMALL_BLOCK, where
- * the lists step by ALIGN: or-ing SMALL_BLOCK in folds that case into the
+/* The list that holds free blocks of `size` bytes (size < KH_MAX_BLOCK).  Its
+ * first level is fls(size) - KH_FL_SHIFT + 1, or 0 below KH_SMALL_BLOCK, where
+ * the lists step by KH_ALIGN: or-ing KH_SMALL_BLOCK in folds that case into the
  * general one, so the mapping takes no branch. */
 static inline unsigned list_index(size_t size)
 {
-    unsigned shift = fls_size(size | SMALL_BLOCK) - KHEAP_SL_LOG2;
-    return ((shift - ALIGN_LOG2) << KHEAP_SL_LOG2) + (unsigned)(size >> shift);
+    unsigned shift = fls_size(size | KH_SMALL_BLOCK) - KHEAP_SL_LOG2;
+    return ((shift - KH_ALIGN_LOG2) << KHEAP_SL_LOG2) + (unsigned)(size >> shift);
 }
 
 /* Lock hooks: both set or both NULL (kheap_create checks). */

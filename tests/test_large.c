@@ -14,7 +14,7 @@
 /* The payload offset of a heap's first block: what heap.c lays out. */
 static size_t first_payload(void)
 {
-    return (sizeof(heap) + HDR + ALIGN - 1) & ~(ALIGN - 1);
+    return (sizeof(heap) + KH_HDR + KH_ALIGN - 1) & ~(KH_ALIGN - 1);
 }
 
 static size_t pages_of(size_t bytes, size_t ps)
@@ -78,7 +78,7 @@ static void t_realloc_shrink_trims_large_heap(const ktest_env *env)
     KT_EQ(s0.pages + kept, kt_stats(t.h).pages);
     KT_EQ(mapped0 + kept, kt_mapped(&t));
     /* The block runs to the new sentinel: its usable size says so. */
-    KT_EQ(KHEAP_HARDEN ? 20 * 1024 : kept * ps - first_payload() - HDR, kheap_usable_size(t.h, p));
+    KT_EQ(KHEAP_HARDEN ? 20 * 1024 : kept * ps - first_payload() - KH_HDR, kheap_usable_size(t.h, p));
     void *small = kheap_alloc(t.h, 64);
     KT_NONNULL(small);
     KT_EQ(1, blocks_in_heap(t.h, hp));
@@ -141,7 +141,7 @@ static void t_small_page_aligned_from_normal_heap(const ktest_env *env)
     heap_of_ptr f = {p, NULL};
     kheap_walk(t.h, find_heap, &f);
     KT_REQUIRE(f.hp != NULL);
-    KT_EQ(0, ((const heap *)f.hp)->flags & HEAP_LARGE);
+    KT_EQ(0, ((const heap *)f.hp)->flags & KH_HEAP_LARGE);
     size_t pages = kt_stats(t.h).pages;
     void *small[8];
     for (int i = 0; i < 8; i++)

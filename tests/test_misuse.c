@@ -282,7 +282,7 @@ static void t_forged_zero_size_ends_walks(const ktest_env *env)
     KT_EQ(6, walk_count(t.h));  /* five blocks and the dv */
     block *b = block_from_payload(x[2]);
     size_t word = b->size;
-    b->size = word & FLAG_MASK;
+    b->size = word & KH_FLAG_MASK;
     KT_EQ(3, walk_count(t.h));  /* x[0], x[1] and the forged one */
     dump_lines out = {0};
     kheap_dump(t.h, text_out, &out);
@@ -388,19 +388,19 @@ static void t_footer_below_first_page(const ktest_env *env)
     void *x = kheap_alloc(h, 32);
     KT_REQUIRE(first != NULL && x != NULL && t.h->stats.heaps == 1);
     block *xb = block_from_payload(x);
-    char *page0 = (char *)(uintptr_t)(h->first - PAYLOAD_OFF);
+    char *page0 = (char *)(uintptr_t)(h->first - KH_PAYLOAD_OFF);
     size_t off = (uintptr_t)x - h->first;
-    /* The old bound let prev_size reach off + PAYLOAD_OFF: a "previous
+    /* The old bound let prev_size reach off + KH_PAYLOAD_OFF: a "previous
      * block" whose size word is the word below page0.  That word is a free
      * page of the sub-region (the instance's one heap is its top run). */
-    size_t prev_size = off + PAYLOAD_OFF;
+    size_t prev_size = off + KH_PAYLOAD_OFF;
     block *fake = (block *)(void *)((char *)xb - prev_size);
-    KT_PTR_EQ(page0 - W, &fake->size);
+    KT_PTR_EQ(page0 - KH_WORD, &fake->size);
     KT_EQ('F', kheap_region_page_kind(t.sub, (size_t)(page0 - 1 - (char *)t.sub) / t.page_size));
     size_t word = xb->size, footer = xb->prev_size;
-    hdr_set(h, fake, prev_size | FLAG_FREE);
+    hdr_set(h, fake, prev_size | KH_FLAG_FREE);
     xb->prev_size = prev_size;
-    hdr_set(h, xb, word | FLAG_PREV_FREE);
+    hdr_set(h, xb, word | KH_FLAG_PREV_FREE);
     kheap_stats before = kt_stats(h);
     kheap_free(h, x);
     KT_EQ(1, t.panic.count);
