@@ -42,52 +42,65 @@ static size_t blocks_in_heap(kheap *h, const void *hp)
     return c.blocks;
 }
 
+/* Sizes go by pages, so the cases fit the smallest board (micro:bit's
+ * 256-byte pages, with newlib's pages taken): a home heap of two pages, a
+ * large threshold of two pages, and room for a large block of about ten. */
+#define ROOM_PAGES 24u
+
 static bool open_large(kt_heap *t, const ktest_env *env)
 {
-    kt_opts o = {.bytes = 256 * 1024, .large_threshold = 4096};
+    size_t ps = env->region_provider->page_size;
+    kt_opts o = {.bytes = ROOM_PAGES * ps, .heap_pages = 2, .large_threshold = 2 * ps};
     if (!kt_open(t, env, &o))
         return false;
-    if (t->room < 96 * 1024) {
-        ktest_fail_u(__FILE__, __LINE__, "sub-region room", 96 * 1024, t->room);
+    if (t->room < (ROOM_PAGES - 4) * ps) {
+        ktest_fail_u(__FILE__, __LINE__, "sub-region room", (ROOM_PAGES - 4) * ps, t->room);
         kt_close(t, env);
         return false;
     }
     return true;
 }
 
-/* 64 KiB shrunk to 20 KiB: the heap keeps just the pages the block needs,
- * a small allocation after it goes elsewhere, and freeing the block gives
- * every page of its heap back. */
+/* Eight pages shrunk to three: the heap keeps just the pages the block
+ * needs, a small allocation after it goes elsewhere, and freeing the block
+ * gives every page of its heap back. */
 static void t_realloc_shrink_trims_large_heap(const ktest_env *env)
 {
     kt_heap t;
     if (!open_large(&t, env))
         return;
-    size_t ps = t.page_size;
+    size_t ps = t.page_size, big = 8 * ps, small_size = 3 * ps;
     kheap_stats s0 = kt_stats(t.h);
     size_t mapped0 = kt_mapped(&t);
-    char *p = kheap_alloc(t.h, 64 * 1024);
-    KT_REQUIRE(p != NULL);
-    ktest_fill(p, 20 * 1024, 7);
+    char *p = kheap_alloc(t.h, big);
+    void *small = NULL;
+    if (p == NULL) {
+        KT_NONNULL(p);
+        goto out;
+    }
+    ktest_fill(p, small_size, 7);
     const void *hp = (const void *)((uintptr_t)(p - first_payload()) & ~(uintptr_t)(ps - 1));
     KT_EQ(s0.heaps + 1, kt_stats(t.h).heaps);
-    KT_EQ(s0.pages + pages_of(first_payload() + kt_block_for(64 * 1024), ps), kt_stats(t.h).pages);
-    KT_PTR_EQ(p, kheap_realloc(t.h, p, 20 * 1024));
-    KT_TRUE(ktest_verify(p, 20 * 1024, 7));
-    size_t kept = pages_of(first_payload() + kt_block_for(20 * 1024), ps);
+    KT_EQ(s0.pages + pages_of(first_payload() + kt_block_for(big), ps), kt_stats(t.h).pages);
+    KT_PTR_EQ(p, kheap_realloc(t.h, p, small_size));
+    KT_TRUE(ktest_verify(p, small_size, 7));
+    size_t kept = pages_of(first_payload() + kt_block_for(small_size), ps);
     KT_EQ(s0.pages + kept, kt_stats(t.h).pages);
     KT_EQ(mapped0 + kept, kt_mapped(&t));
     /* The block runs to the new sentinel: its usable size says so. */
-    KT_EQ(KHEAP_HARDEN ? 20 * 1024 : kept * ps - first_payload() - KH_HDR, kheap_usable_size(t.h, p));
-    void *small = kheap_alloc(t.h, 64);
+    KT_EQ(KHEAP_HARDEN ? small_size : kept * ps - first_payload() - KH_HDR,
+          kheap_usable_size(t.h, p));
+    small = kheap_alloc(t.h, 16);
     KT_NONNULL(small);
     KT_EQ(1, blocks_in_heap(t.h, hp));
     KT_CHECK(t.h);
     kheap_free(t.h, p);
     KT_EQ(s0.heaps, kt_stats(t.h).heaps);
+    KT_EQ(s0.pages, kt_stats(t.h).pages);  /* the small block fit the home heap */
     KT_EQ(mapped0, kt_mapped(&t));
     kheap_free(t.h, small);
     KT_CHECK(t.h);
+out:
     kt_close(&t, env);
 }
 
@@ -98,17 +111,20 @@ static void t_realloc_grow_large_in_place(const ktest_env *env)
     kt_heap t;
     if (!open_large(&t, env))
         return;
-    char *p = kheap_alloc(t.h, 16 * 1024);
-    KT_REQUIRE(p != NULL);
-    ktest_fill(p, 16 * 1024, 3);
-    /* Shrink first, so the pages past the heap are free for it to grow. */
-    KT_PTR_EQ(p, kheap_realloc(t.h, p, 8 * 1024));
-    KT_PTR_EQ(p, kheap_realloc(t.h, p, 16 * 1024));
-    KT_TRUE(ktest_verify(p, 8 * 1024, 3));
-    const void *hp = (const void *)((uintptr_t)(p - first_payload()) & ~(uintptr_t)(t.page_size - 1));
-    KT_EQ(1, blocks_in_heap(t.h, hp));
-    KT_CHECK(t.h);
-    kheap_free(t.h, p);
+    size_t ps = t.page_size;
+    char *p = kheap_alloc(t.h, 6 * ps);
+    if (p != NULL) {
+        ktest_fill(p, 6 * ps, 3);
+        /* Shrink first, so the pages past the heap are free for it to grow. */
+        KT_PTR_EQ(p, kheap_realloc(t.h, p, 3 * ps));
+        KT_PTR_EQ(p, kheap_realloc(t.h, p, 6 * ps));
+        KT_TRUE(ktest_verify(p, 3 * ps, 3));
+        const void *hp = (const void *)((uintptr_t)(p - first_payload()) & ~(uintptr_t)(ps - 1));
+        KT_EQ(1, blocks_in_heap(t.h, hp));
+        KT_CHECK(t.h);
+        kheap_free(t.h, p);
+    }
+    KT_NONNULL(p);
     KT_CHECK(t.h);
     kt_close(&t, env);
 }
@@ -136,12 +152,12 @@ static void t_small_page_aligned_from_normal_heap(const ktest_env *env)
     if (!open_large(&t, env))
         return;
     void *p = kheap_aligned_alloc(t.h, t.page_size, 16);
-    KT_REQUIRE(p != NULL);
+    KT_NONNULL(p);
     KT_ALIGNED(p, t.page_size);
     heap_of_ptr f = {p, NULL};
     kheap_walk(t.h, find_heap, &f);
-    KT_REQUIRE(f.hp != NULL);
-    KT_EQ(0, ((const heap *)f.hp)->flags & KH_HEAP_LARGE);
+    KT_NONNULL(f.hp);
+    KT_EQ(0, f.hp != NULL ? ((const heap *)f.hp)->flags & KH_HEAP_LARGE : 0);
     size_t pages = kt_stats(t.h).pages;
     void *small[8];
     for (int i = 0; i < 8; i++)
@@ -162,11 +178,15 @@ static void t_large_aligned_heap_is_exact(const ktest_env *env)
     kt_heap t;
     if (!open_large(&t, env))
         return;
-    size_t ps = t.page_size, align = 4 * ps, n = 20 * 1024;
+    size_t ps = t.page_size, align = 4 * ps, n = 5 * ps;
     kheap_stats s0 = kt_stats(t.h);
     size_t mapped0 = kt_mapped(&t);
     char *p = kheap_aligned_alloc(t.h, align, n);
-    KT_REQUIRE(p != NULL);
+    if (p == NULL) {
+        KT_NONNULL(p);
+        kt_close(&t, env);
+        return;
+    }
     KT_ALIGNED(p, align);
     uintptr_t hp = ((uintptr_t)p - first_payload()) & ~(uintptr_t)(ps - 1);
     size_t pages = pages_of((uintptr_t)p - hp + kt_block_for(n), ps);

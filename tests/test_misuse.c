@@ -14,6 +14,16 @@
 
 static const kt_opts STD = { .bytes = 128 * KIB };
 
+/* A requirement after the instance exists: on failure, give every page back
+ * before leaving, so the cases after this one still find room. */
+#define KT_REQUIRE_CLOSE(cond) do { \
+        if (!(cond)) { \
+            ktest_fail_msg(__FILE__, __LINE__, #cond, "true", "false"); \
+            kt_close(&t, env); \
+            return; \
+        } \
+    } while (0)
+
 /* Every report in order, so a test sees which call delivered what. */
 #define REPORTS_MAX 4
 typedef struct report_log {
@@ -255,7 +265,7 @@ static void t_self_linked_free_block(const ktest_env *env)
     if (!five_blocks(&t, env, x))
         return;
     block *b = block_from_payload(x[1]);
-    KT_REQUIRE(block_is_free(b));
+    KT_REQUIRE_CLOSE(block_is_free(b));
     block *saved = link_get(t.h, &b->next_free);
     link_set(t.h, &b->next_free, b);
     kheap_stats s;
@@ -349,11 +359,11 @@ static void t_stopped_instance_diagnostics(const ktest_env *env)
     t.config.panic = inspect_hook;
     t.config.panic_ctx = &in;
     t.h = in.h = kheap_create(&t.config);
-    KT_REQUIRE(t.h != NULL);
+    KT_REQUIRE_CLOSE(t.h != NULL);
     void *keep = kheap_alloc(t.h, 64);
     char *p = kheap_alloc(t.h, 64);
     void *keep2 = kheap_alloc(t.h, 64);
-    KT_REQUIRE(keep != NULL && p != NULL && keep2 != NULL);
+    KT_REQUIRE_CLOSE(keep != NULL && p != NULL && keep2 != NULL);
     kheap_free(t.h, p);
     p[4 * sizeof(size_t)] ^= 1;  /* a write after free, past the links */
     KT_NULL(kheap_alloc(t.h, 64));
@@ -386,7 +396,7 @@ static void t_footer_below_first_page(const ktest_env *env)
     kheap *h = t.h;
     void *first = kheap_alloc(h, 32);
     void *x = kheap_alloc(h, 32);
-    KT_REQUIRE(first != NULL && x != NULL && t.h->stats.heaps == 1);
+    KT_REQUIRE_CLOSE(first != NULL && x != NULL && t.h->stats.heaps == 1);
     block *xb = block_from_payload(x);
     char *page0 = (char *)(uintptr_t)(h->first - KH_PAYLOAD_OFF);
     size_t off = (uintptr_t)x - h->first;
@@ -424,35 +434,51 @@ static void t_footer_below_first_page(const ktest_env *env)
 #define GONE_TEXT (KHEAP_HARDEN ? "double free: its heap was given back" \
                                 : "not in a page the instance holds: a double free after its heap went back?")
 
+/* Sizes by pages, so the cases fit the smallest board: a home heap of two
+ * pages and a large threshold of two, so a six-page request gets a heap of
+ * its own whatever the home heap holds. */
+#define PAGES_ROOM 24u
+#define PAGES_LARGE 6u
+
+static kt_opts pages_opts(const ktest_env *env)
+{
+    size_t ps = env->region_provider->page_size;
+    kt_opts o = {.bytes = PAGES_ROOM * ps, .heap_pages = 2, .large_threshold = 2 * ps};
+    return o;
+}
+
 /* free(p); free(p) of a large block whose heap went back: reported through
  * the provider's owns() before a word of the gone pages is read. */
 static void double_free_after_release(kheap *h, kt_panic_log *log, size_t large)
 {
     void *keep = kheap_alloc(h, 32);
     void *p = kheap_alloc(h, large);
-    KT_REQUIRE(keep != NULL && p != NULL);
-    kheap_free(h, p);
-    kheap_stats before = kt_stats(h);
-    kheap_free(h, p);
-    KT_EQ(1, log->count);
-    KT_PTR_EQ(p, log->addr);
-    KT_STR_EQ(GONE_TEXT, log->what);
-    KT_EQ(0, kheap_usable_size(h, p));
-    KT_EQ(2, log->count);
-    KT_PTR_EQ(p, log->addr);
-    kheap_stats after = kt_stats(h);
-    KT_SAME_STATS(&before, &after, 0);
-    KT_CHECK(h);
+    if (keep != NULL && p != NULL) {
+        kheap_free(h, p);
+        kheap_stats before = kt_stats(h);
+        kheap_free(h, p);
+        KT_EQ(1, log->count);
+        KT_PTR_EQ(p, log->addr);
+        KT_STR_EQ(GONE_TEXT, log->what);
+        KT_EQ(0, kheap_usable_size(h, p));
+        KT_EQ(2, log->count);
+        KT_PTR_EQ(p, log->addr);
+        kheap_stats after = kt_stats(h);
+        KT_SAME_STATS(&before, &after, 0);
+        KT_CHECK(h);
+    }
+    KT_NONNULL(keep);
+    KT_NONNULL(p);
     kheap_free(h, keep);
 }
 
 static void t_double_free_of_released_heap(const ktest_env *env)
 {
     kt_heap t;
-    if (!kt_open(&t, env, &STD))
+    kt_opts o = pages_opts(env);
+    if (!kt_open(&t, env, &o))
         return;
-    size_t large = t.config.large_threshold != 0 ? 2 * t.config.large_threshold : 16 * KIB;
-    double_free_after_release(t.h, &t.panic, large);
+    double_free_after_release(t.h, &t.panic, PAGES_LARGE * t.page_size);
     kt_close(&t, env);
 }
 
@@ -478,36 +504,40 @@ static void t_double_free_released_guarded(const ktest_env *env)
 static void t_double_free_into_another_instance(const ktest_env *env)
 {
     kt_heap t;
-    if (!kt_prepare(&t, env, &STD))
+    kt_opts o = pages_opts(env);
+    if (!kt_prepare(&t, env, &o))
         return;
     kheap_provider second = kheap_region_provider(t.sub);
-    KT_REQUIRE(second.map != NULL);
     kheap_config cy = t.config;
     kt_panic_log ylog = {0};
     cy.provider = second;
     cy.panic_ctx = &ylog;
     t.h = kheap_create(&t.config);
     kheap *y = kheap_create(&cy);
-    KT_REQUIRE(t.h != NULL && y != NULL);
-    size_t large = 16 * KIB;
-    char *p = kheap_alloc(t.h, large);
-    KT_REQUIRE(p != NULL);
-    kheap_free(t.h, p);
-    char *q = kheap_alloc(y, large);
-    KT_REQUIRE(q != NULL);
-    KT_PTR_EQ(p, q);  /* the same pages, the same layout */
-    ktest_fill(q, large, 5);
-    kheap_stats ybefore = kt_stats(y);
-    kheap_free(t.h, p);
-    KT_EQ(1, t.panic.count);
-    KT_PTR_EQ(p, t.panic.addr);
-    KT_STR_EQ(GONE_TEXT, t.panic.what);
-    KT_EQ(0, ylog.count);
-    kheap_stats yafter = kt_stats(y);
-    KT_SAME_STATS(&ybefore, &yafter, 0);
-    KT_TRUE(ktest_verify(q, large, 5));
-    KT_CHECK(t.h);
-    KT_CHECK(y);
+    size_t large = PAGES_LARGE * t.page_size;
+    char *p = t.h != NULL ? kheap_alloc(t.h, large) : NULL;
+    if (p != NULL)
+        kheap_free(t.h, p);
+    char *q = y != NULL ? kheap_alloc(y, large) : NULL;
+    if (p != NULL && q != NULL) {
+        KT_PTR_EQ(p, q);  /* the same pages, the same layout */
+        ktest_fill(q, large, 5);
+        kheap_stats ybefore = kt_stats(y);
+        kheap_free(t.h, p);
+        KT_EQ(1, t.panic.count);
+        KT_PTR_EQ(p, t.panic.addr);
+        KT_STR_EQ(GONE_TEXT, t.panic.what);
+        KT_EQ(0, ylog.count);
+        kheap_stats yafter = kt_stats(y);
+        KT_SAME_STATS(&ybefore, &yafter, 0);
+        KT_TRUE(ktest_verify(q, large, 5));
+        KT_CHECK(t.h);
+        KT_CHECK(y);
+    }
+    KT_NONNULL(t.h);
+    KT_NONNULL(y);
+    KT_NONNULL(p);
+    KT_NONNULL(q);
     kheap_free(y, q);
     kheap_destroy(y);
     KT_TRUE(kheap_region_provider_release(&second));
@@ -524,7 +554,7 @@ static void t_other_build_refused(const ktest_env *env)
     if (!kt_open(&t, env, &STD))
         return;
     void *p = kheap_alloc(t.h, 40);
-    KT_REQUIRE(p != NULL);
+    KT_REQUIRE_CLOSE(p != NULL);
     kheap_stats before = kt_stats(t.h);
     size_t layout = t.h->layout;
     t.h->layout ^= (size_t)1 << 15;  /* the other tier's */
