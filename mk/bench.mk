@@ -44,7 +44,7 @@ BENCH_HDR := $(wildcard bench/*.h alloc/*.h kernel/*.h)
 
 BENCH_CFLAGS := $(filter-out -nostdlib,$(KERNEL_CFLAGS)) -std=gnu11 \
     -DBENCH_TIMER_BASE=0x40000000u
-BENCH_LDFLAGS := -T linker/kernel.ld -L linker/$(BOARD) \
+BENCH_LDFLAGS := -T linker/kernel.ld $(BOARD_LDFLAGS) \
     -Wl,--defsym=__page_size=$(BOARD_PAGE_SIZE) \
     -Wl,--defsym=__stack_size=$(BOARD_STACK_SIZE) \
     -Wl,--defsym=__exc_stack_size=0 -Wl,--gc-sections
