@@ -7,6 +7,8 @@
  *   ARMv7-A:   masked with CPSR.I; the generic timer (timer_gtimer.c) or
  *              the Cortex-A9 private timer (timer_a9ptimer.c) through the
  *              GIC (gic.c), with kernel/irq_vectors_a.S as vector table.
+ *   AArch64:   masked with PSTATE.I (DAIF); the generic timer through the
+ *              GIC, IRQs from the kernel's own vector table.
  *
  * The regular test kernel (kernel/main.c) links none of this and never
  * enables an interrupt.
@@ -42,6 +44,34 @@ static inline bool irq_saved_enabled(uintptr_t saved)
 static inline void irq_enable(void)
 {
     __asm__ volatile("cpsie i\n\tisb" ::: "memory");
+}
+
+#elif defined(__aarch64__)
+
+#define IRQ_DAIF_I (1u << 7)
+
+/* Only PSTATE.I is saved: the lock never touches the other masks. */
+static inline uintptr_t irq_save_disable(void)
+{
+    uintptr_t daif;
+    __asm__ volatile("mrs %0, daif\n\tmsr daifset, #2" : "=r"(daif) :: "memory");
+    return daif & IRQ_DAIF_I;
+}
+
+static inline void irq_restore(uintptr_t saved)
+{
+    if ((saved & IRQ_DAIF_I) == 0)
+        __asm__ volatile("msr daifclr, #2\n\tisb" ::: "memory");
+}
+
+static inline bool irq_saved_enabled(uintptr_t saved)
+{
+    return (saved & IRQ_DAIF_I) == 0;
+}
+
+static inline void irq_enable(void)
+{
+    __asm__ volatile("msr daifclr, #2\n\tisb" ::: "memory");
 }
 
 #else /* ARMv7-A, ARM or Thumb state */
