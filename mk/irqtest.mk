@@ -62,7 +62,7 @@ IRQ_CFLAGS := -DIRQ_MAIN_OPS=$(IRQ_MAIN_OPS)ul -DIRQ_TICK_PERIOD=$(IRQ_TICK_PERI
 # `make test-irq IRQ_MAIN_OPS=...` rebuilds what it must.
 IRQ_FLAGS_FILE := $(IRQ_DIR)/flags
 IRQ_FLAGS := $(IRQ_CFLAGS) $(IRQ_QEMU_FLAGS) $(IRQ_TIMEOUT)
-ifeq ($(filter list list-one clean,$(MAKECMDGOALS)),)
+ifeq ($(filter help list list-one clean,$(MAKECMDGOALS)),)
 ifneq ($(IRQ_FLAGS),$(file <$(IRQ_FLAGS_FILE)))
 $(shell mkdir -p $(dir $(IRQ_FLAGS_FILE)))
 $(file >$(IRQ_FLAGS_FILE),$(IRQ_FLAGS))

@@ -3,6 +3,7 @@
 #   make [BOARD=b]              build/<b>/kernel.elf
 #   make run [BOARD=b]          boot it; the exit status is the kernel's
 #   make list                   the boards
+#   make help                   every target, one line each
 #   make test-boards            every board, under a timeout, one line each
 #   make test-runner-selfcheck  a faulting and a hanging kernel must fail
 #
@@ -149,7 +150,7 @@ KERNEL_LDFLAGS := -nostdlib -T linker/kernel.ld $(BOARD_LDFLAGS) \
 # file is rewritten only when they differ from the last build's.
 KERNEL_FLAGS_FILE := $(BUILD)/$(KERNEL_VARIANT)/flags
 KERNEL_FLAGS := $(KERNEL_CFLAGS) $(KERNEL_LDFLAGS) $(KERNEL_SHARED_SRC) $(KERNEL_LIBC_LIBS)
-ifeq ($(filter list list-one clean,$(MAKECMDGOALS)),)
+ifeq ($(filter help list list-one clean,$(MAKECMDGOALS)),)
 ifneq ($(KERNEL_FLAGS),$(file <$(KERNEL_FLAGS_FILE)))
 $(shell mkdir -p $(dir $(KERNEL_FLAGS_FILE)))
 $(file >$(KERNEL_FLAGS_FILE),$(KERNEL_FLAGS))
@@ -214,16 +215,60 @@ run:
 	@echo "# skip $(BOARD): $(KERNEL_SKIP)"
 endif
 
+# make help: every target a user types, one line each (keep it in step
+# with the fragments' header comments).
+define KHEAP_HELP
+Start here
+  make run [BOARD=b]        build the test kernel and boot it under QEMU (default mps2-an385)
+  make test                 everything below that is a test; ends with one "N passed, M failed" line
+  make list                 the boards: cpu, RAM, page size, interrupt timer, newlib
+  make heapmap [BOARD=b]    boot a scenario and draw the heap as SVG (build/<b>/heapmap-*.svg)
+  make size                 code size table: kheap's parts against newlib and nano
+  make debug [BOARD=b]      QEMU halted for gdb-multiarch, the kheap gdb command loaded
+Build
+  make [BOARD=b]            build/<b>/kernel.elf (the host suite too)
+  make host                 build/host/libkheap.so and .a: malloc for unmodified programs
+  make run LIBC=newlib|nano the test kernel linked with newlib / newlib-nano, kheap behind malloc
+  make run-irq [BOARD=b]    the interrupt stress image on one board, whole serial output
+  make deps                 install the Debian packages the build needs (make does it when missing)
+  make clean                remove build/
+Test stages (make test runs them all)
+  make test-host            the suite on the host: ASan+UBSan, -m32, both misuse tiers
+  make test-freestanding    alloc/ built with no libc; only memcpy, memmove, memset undefined
+  make test-dropin          real programs under LD_PRELOAD=libkheap.so (test-dropin-tsan: threads)
+  make test-fuzz            the fuzzer's seeds and a bounded run per tier (make fuzz: a long run)
+  make test-tools           heapmap.py on a known log, the gdb command against QEMU
+  make test-boards          the suite on every board (test-boards-full: the full misuse tier)
+  make test-newlib          the newlib kernels on every board that has newlib (test-nano, test-newlib-map)
+  make test-irq             a timer interrupt and the main loop on one instance, every board
+  make test-runner-selfcheck a faulting, a hanging and a misusing kernel must fail
+Benchmarks (not tests)
+  make bench [BOARD=b]      kheap, newlib, nano, picolibc on the traces under -icount (mps2 boards)
+  make bench-host           the traces on x86-64 under callgrind, kheap against glibc
+Variables
+  BOARD=b V=1 LIBC=newlib|nano HARDEN=1 (full misuse tier) IRQ_MAIN_OPS=n FUZZ_SECONDS=n
+endef
+export KHEAP_HELP
+
+.PHONY: help
+help:
+	@printf '%s\n' "$$KHEAP_HELP"
+
+# One row per board, columns as wide as their longest entry.  Each row is
+# a sub-make (it reads the board's own board.mk); column(1) is not on
+# every machine, so awk pads.
 list:
-	@printf '%-12s %-11s %-22s %s\n' board cpu ram "page size"
-	$(Q)for b in $(BOARDS); do \
+	$(Q){ echo "board|cpu|arch|ram|page|interrupt test|newlib"; \
+	for b in $(BOARDS); do \
 		$(MAKE) -s --no-print-directory BOARD=$$b list-one || exit 1; \
-	done
+	done; } | awk -F'|' '{ for (i = 1; i <= NF; i++) { c[NR, i] = $$i; if (length($$i) > w[i]) w[i] = length($$i) } \
+		if (NF > nf) nf = NF } \
+		END { for (r = 1; r <= NR; r++) { line = ""; for (i = 1; i <= nf; i++) \
+			line = line (i < nf ? sprintf("%-*s  ", w[i], c[r, i]) : c[r, i]); print line } }'
 
 .PHONY: list-one
 list-one:
-	@printf '%-12s %-11s %-22s %s%s\n' $(BOARD) $(BOARD_CPU) "$(BOARD_RAM_HUMAN) @ $(BOARD_RAM_BASE)" $(BOARD_PAGE_SIZE) \
-		$(if $(filter $(BOARD),mps2-an385)," (default)")
+	@echo "$(BOARD)$(if $(filter $(BOARD),mps2-an385), (default))|$(BOARD_CPU)|$(BOARD_ARCH)|$(BOARD_RAM_HUMAN) @ $(BOARD_RAM_BASE)|$(BOARD_PAGE_SIZE)|$(if $(filter none,$(BOARD_TIMER)),skipped: $(BOARD_TIMER_NONE_WHY),$(BOARD_TIMER))|$(if $(BOARD_NEWLIB_NONE_WHY),skipped,yes)"
 
 # ---------------------------------------------------------------- board runs
 # One sub-make per board (each includes its own board.mk); they run in
