@@ -1,5 +1,6 @@
-/* See console.h.  Numbers are formatted in unsigned long: 32 bits on every
- * board, so no 64-bit division helpers are pulled in. */
+/* See console.h.  Numbers are formatted in unsigned long: 32 bits on the
+ * 32-bit boards, so no 64-bit division helpers are pulled in; 64 bits on
+ * AArch64, which divides in hardware. */
 #include "console.h"
 
 #include <stdbool.h>

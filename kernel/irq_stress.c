@@ -256,7 +256,8 @@ static void isr_step(bool mid_call)
         isr.ops_mid_call += ops;
 }
 
-/* The timer's interrupt (kernel/timer_systick.c, kernel/timer_generic.c). */
+/* The timer's interrupt (kernel/timer_systick.c, or kernel/gic.c for the
+ * GIC timers). */
 void irq_tick(void)
 {
     uint32_t marker = unlock_marker;
@@ -471,14 +472,19 @@ static void periodic_check(void)
 
 /* Two instructions a step on every core here.  GCC hands Thumb-1 inline
  * assembly over in divided syntax. */
-#if defined(__thumb__) && !defined(__thumb2__)
+#if defined(__aarch64__)
+#define SPIN_ASM "1:\n\tsubs %w0, %w0, #1\n\tb.ne 1b"
+#define SPIN_REG "+r"
+#elif defined(__thumb__) && !defined(__thumb2__)
 #define SPIN_ASM ".syntax unified\n1:\n\tsubs %0, %0, #1\n\tbne 1b\n\t.syntax divided"
+#define SPIN_REG "+l"
 #else
 #define SPIN_ASM "1:\n\tsubs %0, %0, #1\n\tbne 1b"
+#define SPIN_REG "+l"
 #endif
 static void spin(uint32_t steps)
 {
-    __asm__ volatile(SPIN_ASM : "+l"(steps) :: "cc");
+    __asm__ volatile(SPIN_ASM : SPIN_REG(steps) :: "cc");
 }
 
 /* ---------------------------------------------------------------- report */

@@ -1,8 +1,8 @@
 /*
- * A-profile vector table for the interrupt stress image (virt).
+ * ARMv7-A vector table for the interrupt stress image (virt, vexpress-a9).
  *
  * cortex_a_entry.S's table treats an IRQ as a fault.  This one, installed
- * in VBAR by timer_generic.c, takes IRQs to irq_dispatch_a and branches
+ * in VBAR by gic.c, takes IRQs to irq_dispatch_a and branches
  * every other vector to the same slot of the kernel's table (which starts
  * at reset_handler), so faults still get the kernel's report with the
  * registers and LR untouched.  cortex_a_entry.S stays as it is.

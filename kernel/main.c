@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 
+#include "../alloc/kheap.h"
 #include "../alloc/region.h"
 #include "../tests/ktest.h"
 #include "stack.h"
@@ -20,7 +21,8 @@
 static void banner(void)
 {
     size_t heap_bytes = (size_t)(__heap_end - __heap_start);
-    kprintf("kheap test kernel: board %s, cpu %s\n", BOARD_NAME, BOARD_CPU);
+    kprintf("kheap test kernel: board %s, cpu %s, %zu-byte words, %zu-byte alignment\n",
+            BOARD_NAME, BOARD_CPU, sizeof(size_t), (size_t)KHEAP_ALIGN);
     kprintf("kernel: heap region %p-%p, %zu KiB, page size %u, %zu pages\n",
             (void *)__heap_start, (void *)__heap_end, heap_bytes / 1024,
             (unsigned)BOARD_PAGE_SIZE, heap_bytes / BOARD_PAGE_SIZE);

@@ -5,7 +5,8 @@
 #                          every trace under qemu -icount shift=10;
 #                          build/bench/results.csv and a table on the console
 #   make bench-images      just build the images (picolibc's when installed)
-#   make size              build/size.txt: -Os code+rodata, Cortex-M3 and M0:
+#   make size              a table of -Os code+rodata, Cortex-M3 and M0 (the
+#                          long lines per input file in build/size.txt):
 #                          kheap's malloc family, its set-up, diag, and
 #                          the libcs' malloc family (bench/size.sh);
 #                          per-function sizes in build/size/<cpu>/
@@ -44,7 +45,7 @@ BENCH_HDR := $(wildcard bench/*.h alloc/*.h kernel/*.h)
 
 BENCH_CFLAGS := $(filter-out -nostdlib,$(KERNEL_CFLAGS)) -std=gnu11 \
     -DBENCH_TIMER_BASE=0x40000000u
-BENCH_LDFLAGS := -T linker/kernel.ld -L linker/$(BOARD) \
+BENCH_LDFLAGS := -T linker/kernel.ld $(BOARD_LDFLAGS) \
     -Wl,--defsym=__page_size=$(BOARD_PAGE_SIZE) \
     -Wl,--defsym=__stack_size=$(BOARD_STACK_SIZE) \
     -Wl,--defsym=__exc_stack_size=0 -Wl,--gc-sections
@@ -121,8 +122,22 @@ bench-measure: bench-images | deps-target
 		"$(BENCH_DIR)" "$(BENCH_TRACES)" $(foreach a,$(BENCH_ALLOCS),$(a)=$(BENCH_BDIR)/$(a).elf)
 
 # ---------------------------------------------------------------- size
+# The long lines (per input file) go to build/size.txt; the console gets
+# one row per allocator and part, one column per CPU.
 size: | deps-target
-	$(Q)sh bench/size.sh $(BUILD) $(wildcard $(PICOLIBC_SPECS))
+	$(Q)sh bench/size.sh $(BUILD) $(wildcard $(PICOLIBC_SPECS)) > $(BUILD)/size.log 2>&1 || \
+		{ cat $(BUILD)/size.log; exit 1; }
+	$(Q)awk 'function part(p) { \
+			sub(/\(/, " (", p); gsub(/,/, ", ", p); \
+			sub(/^malloc-family$$/, "malloc family", p); \
+			sub(/^everything-incl-set-up$$/, "everything (set-up included)", p); return p } \
+		/^#/ || NF < 4 { next } \
+		{ k = $$2 SUBSEP part($$3); if (!(k in seen)) { seen[k] = 1; rows[++n] = k } \
+		  if (!($$1 in cpus)) { cpus[$$1] = 1; cpu[++m] = $$1 } v[k, $$1] = $$4 } \
+		END { printf "make size: .text+.rodata bytes after --gc-sections, -Os (per input file: $(BUILD)/size.txt)\n\n"; \
+		  printf "%-11s %-52s", "allocator", "part"; for (j = 1; j <= m; j++) printf " %10s", cpu[j]; printf "\n"; \
+		  for (i = 1; i <= n; i++) { split(rows[i], r, SUBSEP); printf "%-11s %-52s", r[1], r[2]; \
+		    for (j = 1; j <= m; j++) printf " %10s", v[rows[i], cpu[j]]; printf "\n" } }' $(BUILD)/size.txt
 
 # ---------------------------------------------------------------- host bench
 BENCH_HOST_BIN := $(BENCH_DIR)/host-bench

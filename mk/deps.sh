@@ -73,6 +73,10 @@ if wants all || wants target; then
     need binutils-arm-none-eabi command -v arm-none-eabi-nm
     need libnewlib-arm-none-eabi test -e /usr/lib/arm-none-eabi/newlib/libc.a
     need qemu-system-arm command -v qemu-system-arm
+    # The AArch64 board (virt-a53): Debian's Linux cross compiler, used
+    # freestanding; qemu-system-aarch64 comes with qemu-system-arm.
+    need gcc-aarch64-linux-gnu command -v aarch64-linux-gnu-gcc
+    need qemu-system-arm command -v qemu-system-aarch64
 fi
 if wants bench; then
     need picolibc-arm-none-eabi test -e /usr/lib/picolibc/arm-none-eabi/picolibc.specs

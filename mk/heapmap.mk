@@ -33,7 +33,7 @@ HEAPMAP_STEP = sh tools/timed.sh
 
 heapmap-image: $(HEAPMAP_ELF)
 
-$(HEAPMAP_ELF): $(HEAPMAP_OBJ) linker/kernel.ld linker/$(BOARD)/memory.ld
+$(HEAPMAP_ELF): $(HEAPMAP_OBJ) linker/kernel.ld
 	@echo "  LD      $@"
 	$(Q)$(TARGET_CC) $(KERNEL_CFLAGS) $(KERNEL_LDFLAGS) -Wl,-Map=$(HEAPMAP_DIR)/heapmap.map \
 		$(HEAPMAP_OBJ) -lgcc -o $@

@@ -32,11 +32,17 @@ KERNEL_LIBC_LIBS := -Wl,--start-group $(if $(filter nano,$(LIBC)),-lc_nano,-lc) 
 
 endif
 
-# Boards the newlib kernels do not fit, with the reason `make test` prints.
-NEWLIB_SKIP_microbit :=
-NEWLIB_BOARDS = $(foreach b,$(BOARDS),$(if $(NEWLIB_SKIP_$(b)),,$(b)))
+# A board without a newlib for its CPU says why (BOARD_NEWLIB_NONE_WHY in
+# its board.mk): its newlib and nano "kernels" are a run.conf that makes
+# tests/run_boards.sh print "# skip <board>: <why>", and the map check
+# skips it the same way.
+ifneq ($(filter $(LIBC),$(KERNEL_LIBCS)),)
+ifneq ($(BOARD_NEWLIB_NONE_WHY),)
+KERNEL_SKIP := $(BOARD_NEWLIB_NONE_WHY)
+endif
+endif
 
-.PHONY: test-newlib test-nano test-newlib-map newlib-skipped
+.PHONY: test-newlib test-nano test-newlib-map
 
 # One sub-make per board and C library: kernel-lib-<libc>@<board>.
 kernel-lib-%: FORCE
@@ -44,15 +50,12 @@ kernel-lib-%: FORCE
 		BOARD=$(word 2,$(subst @, ,$*)) kernel
 
 newlib-kernels-%: FORCE
-	$(Q)$(MAKE) --no-print-directory $(foreach b,$(NEWLIB_BOARDS),kernel-lib-$*@$(b))
+	$(Q)$(MAKE) --no-print-directory $(foreach b,$(BOARDS),kernel-lib-$*@$(b))
 
-newlib-skipped:
-	$(Q)$(foreach b,$(BOARDS),$(if $(NEWLIB_SKIP_$(b)),echo "   skip $(b): $(NEWLIB_SKIP_$(b))";))true
-
-test-newlib test-nano: test-%: newlib-kernels-% newlib-skipped | deps-target
-	@echo "== target suite with $* and kheap behind malloc: every board it fits"
+test-newlib test-nano: test-%: newlib-kernels-% | deps-target
+	@echo "== target suite with $* and kheap behind malloc: every board that has it"
 	@mkdir -p $(RESULTS)
-	$(Q)sh tests/run_boards.sh $(foreach b,$(NEWLIB_BOARDS),$(BUILD)/$(b)-$*/run.conf) \
+	$(Q)sh tests/run_boards.sh $(foreach b,$(BOARDS),$(BUILD)/$(b)-$*/run.conf) \
 		$(call SHOW_AND_LOG,boards-$*)
 
 # The map of every newlib kernel must show the glue defining the malloc
@@ -68,8 +71,10 @@ $(NEWLIB_CONTROL_MAP): tests/newlib/map_control.c | deps-target
 test-newlib-map: newlib-kernels-newlib newlib-kernels-nano $(NEWLIB_CONTROL_MAP)
 	@echo "== newlib link check: malloc family from kheap's glue, none of newlib's allocator"
 	@mkdir -p $(RESULTS)
-	$(Q)sh tests/newlib/map_check.sh -n $(NEWLIB_CONTROL_MAP) \
-		$(foreach l,$(KERNEL_LIBCS),$(foreach b,$(NEWLIB_BOARDS),$(BUILD)/$(b)-$(l)/kernel.map)) \
+	$(Q){ maps=; for conf in $(foreach l,$(KERNEL_LIBCS),$(foreach b,$(BOARDS),$(BUILD)/$(b)-$(l)/run.conf)); do \
+		skip=; board=; . ./$$conf; \
+		if [ -n "$$skip" ]; then echo "# skip $$board: $$skip"; else maps="$$maps $${conf%run.conf}kernel.map"; fi; \
+	done; sh tests/newlib/map_check.sh -n $(NEWLIB_CONTROL_MAP) $$maps; } \
 		$(call SHOW_AND_LOG,newlib-map)
 
 TARGET_TESTS += test-newlib test-nano test-newlib-map

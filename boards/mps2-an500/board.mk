@@ -1,22 +1,4 @@
-# mps2-an500: ARM MPS2 FPGA image AN500 with a cortex-m7 (QEMU -M mps2-an500).
-#
-# Memory map (linker/mps2-an500/memory.ld): QEMU hw/arm/mps2.c, memory map comment
-# and mps2_common_init: ZBT SSRAM1 4 MiB at 0x00000000 (the image: vectors,
-# code, .data load), ZBT SSRAM 2&3 4 MiB at 0x20000000 (stack, data, heap).
-# UART0 is a CMSDK APB UART at 0x40004000 (mps2.c uartbase[]; Application
-# Note AN500).
-# The heap lies inside 4 MiB of RAM, so no block reaches 4 MiB: the index
-# needs lists up to 2^22 (KHEAP_MAX_BLOCK_LOG2), 544 bytes of list heads.
-BOARD_CPU        := cortex-m7
-BOARD_ARCH       := m
-# Soft float: the kernel never touches the FPU, so CPACR can stay off.
-BOARD_CPU_FLAGS  := -mcpu=cortex-m7 -mthumb -mfloat-abi=soft
-BOARD_UART       := cmsdk
-BOARD_UART_BASE  := 0x40004000
-BOARD_RAM        := 4 MiB @ 0x20000000
-BOARD_PAGE_SIZE  := 4096
-BOARD_STACK_SIZE := 8192
-BOARD_QEMU       := -M mps2-an500
-BOARD_STRESS_OPS := 100000
-BOARD_TIMEOUT    := 30
-BOARD_CFLAGS     := -DKHEAP_MAX_BLOCK_LOG2=22
+# mps2-an500: ARM MPS2 FPGA image AN500 with a Cortex-M7 (QEMU -M mps2-an500;
+# Application Note 500).  Memory map, UART and timer: boards/mps2.mk.
+MPS2_CPU := cortex-m7
+include boards/mps2.mk
