@@ -43,14 +43,15 @@ static size_t blocks_in_heap(kheap *h, const void *hp)
 }
 
 /* Sizes go by pages, so the cases fit the smallest board (micro:bit's
- * 256-byte pages, with newlib's pages taken): a home heap of two pages, a
- * large threshold of two pages, and room for a large block of about ten. */
+ * 256-byte pages, with newlib's pages taken): a home heap of 1.5 KiB (its
+ * instance takes a third of it there), a large threshold of two pages, and
+ * room for a large block of about ten. */
 #define ROOM_PAGES 24u
 
 static bool open_large(kt_heap *t, const ktest_env *env)
 {
     size_t ps = env->region_provider->page_size;
-    kt_opts o = {.bytes = ROOM_PAGES * ps, .heap_pages = 2, .large_threshold = 2 * ps};
+    kt_opts o = {.bytes = ROOM_PAGES * ps, .heap_pages = (1536 + ps - 1) / ps, .large_threshold = 2 * ps};
     if (!kt_open(t, env, &o))
         return false;
     if (t->room < (ROOM_PAGES - 4) * ps) {

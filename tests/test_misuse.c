@@ -434,16 +434,15 @@ static void t_footer_below_first_page(const ktest_env *env)
 #define GONE_TEXT (KHEAP_HARDEN ? "double free: its heap was given back" \
                                 : "not in a page the instance holds: a double free after its heap went back?")
 
-/* Sizes by pages, so the cases fit the smallest board: a home heap of two
- * pages and a large threshold of two, so a six-page request gets a heap of
- * its own whatever the home heap holds. */
+/* Sizes by pages, so the cases fit the smallest board: a home heap of 1.5 KiB
+ * and a large threshold of two pages; a request two pages past the home
+ * heap gets a heap of its own whatever the home heap holds. */
 #define PAGES_ROOM 24u
-#define PAGES_LARGE 6u
 
 static kt_opts pages_opts(const ktest_env *env)
 {
     size_t ps = env->region_provider->page_size;
-    kt_opts o = {.bytes = PAGES_ROOM * ps, .heap_pages = 2, .large_threshold = 2 * ps};
+    kt_opts o = {.bytes = PAGES_ROOM * ps, .heap_pages = (1536 + ps - 1) / ps, .large_threshold = 2 * ps};
     return o;
 }
 
@@ -478,7 +477,7 @@ static void t_double_free_of_released_heap(const ktest_env *env)
     kt_opts o = pages_opts(env);
     if (!kt_open(&t, env, &o))
         return;
-    double_free_after_release(t.h, &t.panic, PAGES_LARGE * t.page_size);
+    double_free_after_release(t.h, &t.panic, (o.heap_pages + 2) * t.page_size);
     kt_close(&t, env);
 }
 
@@ -514,7 +513,7 @@ static void t_double_free_into_another_instance(const ktest_env *env)
     cy.panic_ctx = &ylog;
     t.h = kheap_create(&t.config);
     kheap *y = kheap_create(&cy);
-    size_t large = PAGES_LARGE * t.page_size;
+    size_t large = (o.heap_pages + 2) * t.page_size;
     char *p = t.h != NULL ? kheap_alloc(t.h, large) : NULL;
     if (p != NULL)
         kheap_free(t.h, p);
