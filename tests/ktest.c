@@ -83,6 +83,26 @@ void ktest_fail_msg(const char *file, int line, const char *expr, const char *ex
     ktest_puts("\n");
 }
 
+static void put_quoted(const char *s)
+{
+    if (s == NULL) {
+        ktest_puts("(null)");
+        return;
+    }
+    ktest_puts("\"");
+    ktest_puts(s);
+    ktest_puts("\"");
+}
+
+void ktest_fail_str(const char *file, int line, const char *expr, const char *expected, const char *got)
+{
+    fail_prefix(file, line, expr);
+    put_quoted(expected);
+    ktest_puts(", got ");
+    put_quoted(got);
+    ktest_puts("\n");
+}
+
 bool ktest_case_failed(void) { return case_failed; }
 
 bool ktest_contains(const char *hay, const char *needle)
@@ -95,6 +115,17 @@ bool ktest_contains(const char *hay, const char *needle)
             return true;
     }
     return needle[0] == '\0';
+}
+
+bool ktest_streq(const char *a, const char *b)
+{
+    if (a == NULL || b == NULL)
+        return a == b;
+    while (*a != '\0' && *a == *b) {
+        a++;
+        b++;
+    }
+    return *a == *b;
 }
 
 size_t ktest_run_filtered(const ktest_env *env, const ktest_group *const *groups,
