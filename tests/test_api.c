@@ -960,11 +960,17 @@ static void t_double_free_large(const ktest_env *env)
         return;
     kheap *h = t.h;
     void *keep = kheap_alloc(h, 32);
+    /* Larger than any free block, so large on every board (a small
+     * board's share of the room would fit its home heap). */
     size_t n = fit(&t, 64 * KIB, 4);
+    if (n <= kt_stats(h).largest_free)
+        n = kt_stats(h).largest_free + 1;
     void *p = kheap_alloc(h, n);
     KT_REQUIRE_CLOSE(p != NULL && keep != NULL);
+    size_t heaps = kt_stats(h).heaps;
     kheap_free(h, p);
     kheap_stats before = kt_stats(h);
+    KT_EQ(heaps - 1, before.heaps);   /* its heap went back */
     kheap_free(h, p);
     KT_EQ(1, t.panic.count);
     KT_PTR_EQ(p, t.panic.addr);

@@ -526,9 +526,10 @@ static void check_names_a_broken_header(const ktest_env *env)
     kt_close(&t, env);
 }
 
-/* The dump's text, collected. */
+/* The dump's text, collected (in scratch pages: two of these would
+ * overflow the micro:bit's 2 KiB stack). */
 typedef struct text_buf {
-    char text[1024];
+    char text[768];
     size_t len;
     bool overflow;
 } text_buf;
@@ -608,8 +609,15 @@ static void dump_is_exact(const ktest_env *env)
 {
     kt_heap t;
     const size_t threshold = 4 * SUB_PAGE;
-    if (!open_core(&t, env, 16 * 1024, 0, threshold, false))
+    text_buf *bufs = kt_scratch_get(env, 2 * sizeof(text_buf));
+    if (bufs == NULL) {
+        KT_NONNULL(bufs);
         return;
+    }
+    if (!open_core(&t, env, 16 * 1024, 0, threshold, false)) {
+        kt_scratch_put(env, bufs, 2 * sizeof(text_buf));
+        return;
+    }
     const uintptr_t page_mask = SUB_PAGE - 1;
     char *a = kheap_alloc(t.h, 100), *b = kheap_alloc(t.h, 40);
     kheap_free(t.h, a);
@@ -624,6 +632,7 @@ static void dump_is_exact(const ktest_env *env)
     if (a == NULL || b == NULL || c == NULL) {
         KT_TRUE(a != NULL && b != NULL && c != NULL);
         kt_close(&t, env);
+        kt_scratch_put(env, bufs, 2 * sizeof(text_buf));
         return;
     }
     size_t large_pages = kt_mapped(&t) - home_pages;
@@ -637,37 +646,39 @@ static void dump_is_exact(const ktest_env *env)
     size_t used_b = KHEAP_HARDEN ? 40 : kt_block_for(40) - HEADER;
     size_t used_c = KHEAP_HARDEN ? big : c_block - HEADER;
 
-    text_buf want = {0};
-    buf_str(&want, "kheap-dump begin instance=");
-    buf_num(&want, (uintptr_t)t.h, 16);
-    buf_field(&want, "page_size", SUB_PAGE);
-    buf_str(&want, "\n");
-    buf_heap(&want, large, large_pages, "large");   /* newest first */
-    buf_block(&want, c_off, used_c, true);
-    buf_heap(&want, home, home_pages, "home");
-    buf_block(&want, a_off, kt_block_for(100) - HEADER, false);
-    buf_block(&want, b_off, used_b, true);
-    buf_block(&want, rest_off, rest_block - HEADER, false);
-    buf_str(&want, "stats");
-    buf_field(&want, "in_use", kt_block_for(40) + c_block);
-    buf_field(&want, "free", kt_block_for(100) + rest_block);
-    buf_field(&want, "largest_free", max_of(kt_block_for(100), rest_block) - HEADER);
-    buf_field(&want, "peak_in_use", max_of(kt_block_for(100), c_block) + kt_block_for(40));
-    buf_field(&want, "pages", home_pages + large_pages);
-    buf_field(&want, "heaps", 2);
-    buf_field(&want, "allocs", 3);
-    buf_field(&want, "frees", 1);
-    buf_field(&want, "failed", 0);
-    buf_str(&want, "\nkheap-dump end\n");
+    text_buf *want = &bufs[0], *got = &bufs[1];
+    want->len = got->len = 0;
+    want->overflow = got->overflow = false;
+    buf_str(want, "kheap-dump begin instance=");
+    buf_num(want, (uintptr_t)t.h, 16);
+    buf_field(want, "page_size", SUB_PAGE);
+    buf_str(want, "\n");
+    buf_heap(want, large, large_pages, "large");   /* newest first */
+    buf_block(want, c_off, used_c, true);
+    buf_heap(want, home, home_pages, "home");
+    buf_block(want, a_off, kt_block_for(100) - HEADER, false);
+    buf_block(want, b_off, used_b, true);
+    buf_block(want, rest_off, rest_block - HEADER, false);
+    buf_str(want, "stats");
+    buf_field(want, "in_use", kt_block_for(40) + c_block);
+    buf_field(want, "free", kt_block_for(100) + rest_block);
+    buf_field(want, "largest_free", max_of(kt_block_for(100), rest_block) - HEADER);
+    buf_field(want, "peak_in_use", max_of(kt_block_for(100), c_block) + kt_block_for(40));
+    buf_field(want, "pages", home_pages + large_pages);
+    buf_field(want, "heaps", 2);
+    buf_field(want, "allocs", 3);
+    buf_field(want, "frees", 1);
+    buf_field(want, "failed", 0);
+    buf_str(want, "\nkheap-dump end\n");
 
-    text_buf got = {0};
-    kheap_dump(t.h, buf_out, &got);
-    KT_FALSE(want.overflow);
-    KT_FALSE(got.overflow);
-    KT_STR_EQ(want.text, got.text);
+    kheap_dump(t.h, buf_out, got);
+    KT_FALSE(want->overflow);
+    KT_FALSE(got->overflow);
+    KT_STR_EQ(want->text, got->text);
     kheap_free(t.h, b);
     kheap_free(t.h, c);
     kt_close(&t, env);
+    kt_scratch_put(env, bufs, 2 * sizeof(text_buf));
 }
 
 static const ktest_case cases[] = {
