@@ -112,6 +112,7 @@ static const block *block_step(const kheap *h, const heap *hp, const block *b)
 
 typedef struct check_totals {
     size_t in_use_bytes, free_bytes, blocks_in_use, free_blocks, pages, heaps;
+    uintptr_t free_sum;  /* the heaps' free blocks but the dv, their addresses added */
     bool dv_seen;
 } check_totals;
 
@@ -138,6 +139,8 @@ static const char *check_block(const kheap *h, const heap *hp, const block *b,
         t->free_bytes += size;
         t->free_blocks++;
         t->dv_seen |= b == h->dv;
+        if (b != h->dv)
+            t->free_sum += (uintptr_t)b;
     } else {
         if (canary_broken(h, b) != NULL)
             return "a block's trailing canary was changed: a write past its end";
@@ -178,16 +181,18 @@ static const char *check_heap(const kheap *h, const heap *hp, check_totals *t)
     }
     if (block_prev_is_free(s) != prev_free)
         return "sentinel's PREV_FREE flag disagrees with the last block";
-    if (prev_free && s->prev_size == 0)
-        return "last free block's footer is missing";
     t->pages += hp->pages;
     t->heaps++;
     return NULL;
 }
 
-static const char *check_index(const kheap *h, size_t free_blocks)
+/* The lists must hold exactly the heaps' free blocks (but the dv): as many,
+ * with the same addresses added up, so a forged entry standing in for a
+ * real one shows even when its header and links are consistent. */
+static const char *check_index(const kheap *h, size_t free_blocks, uintptr_t free_sum)
 {
     size_t listed = 0;
+    uintptr_t listed_sum = 0;
     for (unsigned w = 0; w < KH_MAP_WORDS; w++)
         if ((h->map[w] != 0) != ((h->map_summary >> w) & 1u))
             return "summary bitmap disagrees with its word of list bits";
@@ -203,6 +208,7 @@ static const char *check_index(const kheap *h, size_t free_blocks)
                 return "a free list links outside the instance's heaps";
             if (!block_is_free(b))
                 return "a block in a free list is marked in use";
+            listed_sum += (uintptr_t)b;
             if (b == h->dv)
                 return "the designated victim is also in a free list";
             if (list_index(block_size(b)) != i)
@@ -218,6 +224,8 @@ static const char *check_index(const kheap *h, size_t free_blocks)
         return "list bitmap marks a list past the last";
     if (listed != free_blocks)
         return "a free block is missing from the free lists";
+    if (listed_sum != free_sum)
+        return "a free list holds a block that is not one of the heaps' free blocks";
     return NULL;
 }
 
@@ -242,7 +250,7 @@ static const char *check_locked(const kheap *h)
         return "the home heap is missing from the heap list";
     if (h->dv != NULL && !t.dv_seen)
         return "the designated victim is not a free block of any heap";
-    const char *why = check_index(h, t.free_blocks - (h->dv != NULL));
+    const char *why = check_index(h, t.free_blocks - (h->dv != NULL), t.free_sum);
     if (why != NULL)
         return why;
     if (t.in_use_bytes != h->use.in_use_bytes)

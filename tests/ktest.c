@@ -83,6 +83,26 @@ void ktest_fail_msg(const char *file, int line, const char *expr, const char *ex
     ktest_puts("\n");
 }
 
+static void put_quoted(const char *s)
+{
+    if (s == NULL) {
+        ktest_puts("(null)");
+        return;
+    }
+    ktest_puts("\"");
+    ktest_puts(s);
+    ktest_puts("\"");
+}
+
+void ktest_fail_str(const char *file, int line, const char *expr, const char *expected, const char *got)
+{
+    fail_prefix(file, line, expr);
+    put_quoted(expected);
+    ktest_puts(", got ");
+    put_quoted(got);
+    ktest_puts("\n");
+}
+
 bool ktest_case_failed(void) { return case_failed; }
 
 bool ktest_contains(const char *hay, const char *needle)

@@ -73,6 +73,8 @@ void ktest_putx(uintmax_t v);
 void ktest_fail_u(const char *file, int line, const char *expr, uintmax_t expected, uintmax_t got);
 void ktest_fail_x(const char *file, int line, const char *expr, uintmax_t expected, uintmax_t got);
 void ktest_fail_msg(const char *file, int line, const char *expr, const char *expected, const char *got);
+/* As ktest_fail_msg, the strings quoted ("(null)" unquoted for NULL). */
+void ktest_fail_str(const char *file, int line, const char *expr, const char *expected, const char *got);
 bool ktest_case_failed(void);
 
 /* Tiny libc-free helpers that test bodies need. */
@@ -80,10 +82,10 @@ void ktest_fill(void *p, size_t n, uint32_t seed);
 bool ktest_verify(const void *p, size_t n, uint32_t seed);
 bool ktest_all_bytes(const void *p, size_t n, unsigned char value);
 uint32_t ktest_rand(uint32_t *state);
-/* True iff a and b are the same string (both NULL counts as the same). */
-bool ktest_streq(const char *a, const char *b);
 /* True iff needle occurs in hay (an empty needle always does). */
 bool ktest_contains(const char *hay, const char *needle);
+/* True iff a and b are the same string, or both NULL. */
+bool ktest_streq(const char *a, const char *b);
 
 /* A region of its own for a test: maps ceil(bytes / env page) pages from
  * env->region and lays a region of `page_size` pages over them (the region
@@ -109,10 +111,10 @@ void ktest_subregion_release(const ktest_env *env, kheap_region *sub, size_t byt
 #define KT_FALSE(cond) do { \
         if (cond) ktest_fail_msg(__FILE__, __LINE__, #cond, "false", "true"); \
     } while (0)
+/* Exact string equality (two NULLs are equal). */
 #define KT_STR_EQ(expected, got) do { \
-        const char *kt_e_ = (expected), *kt_g_ = (got); \
-        if (!ktest_streq(kt_e_, kt_g_)) \
-            ktest_fail_msg(__FILE__, __LINE__, #got, kt_e_ ? kt_e_ : "NULL", kt_g_ ? kt_g_ : "NULL"); \
+        const char *kt_es_ = (expected), *kt_gs_ = (got); \
+        if (!ktest_streq(kt_es_, kt_gs_)) ktest_fail_str(__FILE__, __LINE__, #got, kt_es_, kt_gs_); \
     } while (0)
 #define KT_NULL(p) KT_PTR_EQ(0, (p))
 #define KT_NONNULL(p) do { \

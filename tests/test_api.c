@@ -29,6 +29,18 @@
         } \
     } while (0)
 
+/* The panic hook's messages, spelled out here so a changed one shows. */
+#define M_DOUBLE_FREE "double free"
+#define M_GIVEN_BACK "double free: its heap was given back"
+#define M_GONE "not in a page the instance holds: a double free after its heap went back?"
+#define M_HEADER_CHECK "header check failed: double free, or a write over the header"
+#define M_NOT_A_BLOCK "not a block (interior pointer or bad header)"
+#define M_MISALIGNED "misaligned pointer"
+#define M_FOREIGN "foreign pointer: outside every heap"
+/* Where the basic tier reads a header, the full tier's check word on it
+ * speaks first. */
+#define M_CHECKED(basic) (KHEAP_HARDEN ? M_HEADER_CHECK : (basic))
+
 static const kt_opts STD = { .bytes = 512 * KIB };
 static const kt_opts WRAPPED = { .bytes = 512 * KIB, .wrap = true };
 static const kt_opts LOCKED = { .bytes = 512 * KIB, .locks = true };
@@ -199,8 +211,32 @@ static void t_create_no_pages(const ktest_env *env)
 
 static void t_destroy_null(const ktest_env *env)
 {
-    (void)env;
+    /* Ignored means untouched: a live instance beside it keeps its pages,
+     * its block and its figures, nobody is told of misuse, no lock is
+     * taken, and neither region moves a page. */
+    kt_heap t;
+    if (!kt_open(&t, env, &LOCKED))
+        return;
+    unsigned char *p = kheap_alloc(t.h, 100);
+    KT_REQUIRE_CLOSE(p != NULL);
+    ktest_fill(p, 100, 17);
+    kheap_stats before = kt_stats(t.h);
+    size_t mapped = kt_mapped(&t), locks = t.lock.locks;
+    kheap_region_usage env_before, env_after;
+    kheap_region_usage_get(env->region, &env_before);
     kheap_destroy(NULL);
+    kheap_region_usage_get(env->region, &env_after);
+    KT_EQ(env_before.pages_mapped, env_after.pages_mapped);
+    KT_EQ(env_before.largest_free_run, env_after.largest_free_run);
+    KT_EQ(mapped, kt_mapped(&t));
+    KT_EQ(locks, t.lock.locks);
+    KT_EQ(0, t.panic.count);
+    kheap_stats after = kt_stats(t.h);
+    KT_SAME_STATS(&before, &after, 0);
+    KT_TRUE(ktest_verify(p, 100, 17));
+    KT_CHECK(t.h);
+    kheap_free(t.h, p);
+    kt_close(&t, env);
 }
 
 static void t_create_destroy_pages(const ktest_env *env)
@@ -218,7 +254,10 @@ static void t_create_destroy_pages(const ktest_env *env)
         kheap_stats s = kt_stats(h);
         KT_TRUE(s.pages > 0);
         KT_EQ(kt_mapped(&t), s.pages);
-        KT_TRUE(s.heaps >= 1);
+        KT_EQ(1, s.heaps);        /* the home heap, all free: one block */
+        KT_EQ(1, s.free_blocks);
+        KT_EQ(0, s.allocs);
+        KT_EQ(0, s.frees);
         KT_EQ(0, s.in_use_bytes);
         KT_EQ(0, s.blocks_in_use);
         KT_CHECK(h);
@@ -899,7 +938,7 @@ static void t_double_free(const ktest_env *env)
     kheap_free(h, p);
     KT_EQ(1, t.panic.count);
     KT_PTR_EQ(p, t.panic.addr);
-    KT_NONNULL(t.panic.what);
+    KT_STR_EQ(M_DOUBLE_FREE, t.panic.what);
     kheap_stats after = kt_stats(h);
     KT_SAME_STATS(&before, &after, 0);
     KT_CHECK(h);
@@ -922,14 +961,21 @@ static void t_double_free_large(const ktest_env *env)
         return;
     kheap *h = t.h;
     void *keep = kheap_alloc(h, 32);
+    /* Larger than any free block, so large on every board (a small
+     * board's share of the room would fit its home heap). */
     size_t n = fit(&t, 64 * KIB, 4);
+    if (n <= kt_stats(h).largest_free)
+        n = kt_stats(h).largest_free + 1;
     void *p = kheap_alloc(h, n);
     KT_REQUIRE_CLOSE(p != NULL && keep != NULL);
+    size_t heaps = kt_stats(h).heaps;
     kheap_free(h, p);
     kheap_stats before = kt_stats(h);
+    KT_EQ(heaps - 1, before.heaps);   /* its heap went back */
     kheap_free(h, p);
     KT_EQ(1, t.panic.count);
     KT_PTR_EQ(p, t.panic.addr);
+    KT_STR_EQ(KHEAP_HARDEN ? M_GIVEN_BACK : M_GONE, t.panic.what);
     kheap_stats after = kt_stats(h);
     KT_SAME_STATS(&before, &after, 0);
     KT_CHECK(h);
@@ -956,6 +1002,7 @@ static void t_double_free_merged(const ktest_env *env)
     kheap_free(h, p);
     KT_EQ(1, t.panic.count);
     KT_PTR_EQ(p, t.panic.addr);
+    KT_STR_EQ(M_CHECKED(M_DOUBLE_FREE), t.panic.what);
     kheap_stats after = kt_stats(h);
     KT_SAME_STATS(&before, &after, 0);
     KT_CHECK(h);
@@ -983,6 +1030,7 @@ static void t_free_other_instance(const ktest_env *env)
         kheap_free(t.h, x);
         KT_EQ(1, t.panic.count);
         KT_PTR_EQ(x, t.panic.addr);
+        KT_STR_EQ(M_FOREIGN, t.panic.what);
         KT_EQ(0, panic2.count);
         kheap_stats b1 = kt_stats(t.h), b2 = kt_stats(h2);
         KT_SAME_STATS(&a1, &b1, 0);
@@ -1020,6 +1068,7 @@ static void t_free_interior(const ktest_env *env)
         expected++;
         KT_EQ(expected, t.panic.count);
         KT_PTR_EQ(p + offs[i], t.panic.addr);
+        KT_STR_EQ(M_CHECKED(M_NOT_A_BLOCK), t.panic.what);
         kheap_stats after = kt_stats(h);
         KT_SAME_STATS(&before, &after, 0);
         KT_CHECK(h);
@@ -1048,6 +1097,7 @@ static void t_free_misaligned(const ktest_env *env)
         expected++;
         KT_EQ(expected, t.panic.count);
         KT_PTR_EQ(p + offs[i], t.panic.addr);
+        KT_STR_EQ(M_MISALIGNED, t.panic.what);
         kheap_stats after = kt_stats(h);
         KT_SAME_STATS(&before, &after, 0);
     }
@@ -1056,6 +1106,7 @@ static void t_free_misaligned(const ktest_env *env)
     expected++;
     KT_EQ(expected, t.panic.count);
     KT_PTR_EQ(p - 1, t.panic.addr);
+    KT_STR_EQ(M_MISALIGNED, t.panic.what);
     KT_CHECK(h);
     KT_TRUE(ktest_verify(p, 128, 71));
     kheap_free(h, p);
@@ -1078,6 +1129,7 @@ static void t_free_foreign(const ktest_env *env)
     kheap_free(h, foreign + 64);
     KT_EQ(1, t.panic.count);
     KT_PTR_EQ(foreign + 64, t.panic.addr);
+    KT_STR_EQ(M_FOREIGN, t.panic.what);
     kheap_stats after = kt_stats(h);
     KT_SAME_STATS(&before, &after, 0);
     KT_CHECK(h);
@@ -1099,9 +1151,11 @@ static void t_realloc_misuse(const ktest_env *env)
     KT_NULL(kheap_realloc(h, p + 2 * KHEAP_ALIGN, 32));
     KT_EQ(1, t.panic.count);
     KT_PTR_EQ(p + 2 * KHEAP_ALIGN, t.panic.addr);
+    KT_STR_EQ(M_CHECKED(M_NOT_A_BLOCK), t.panic.what);
     KT_NULL(kheap_realloc(h, p + 1, 32));
     KT_EQ(2, t.panic.count);
     KT_PTR_EQ(p + 1, t.panic.addr);
+    KT_STR_EQ(M_MISALIGNED, t.panic.what);
     kheap_stats after = kt_stats(h);
     KT_SAME_STATS(&before, &after, KT_ANY_FAILED);
     KT_CHECK(h);
@@ -1111,6 +1165,7 @@ static void t_realloc_misuse(const ktest_env *env)
     KT_NULL(kheap_realloc(h, p, 32));
     KT_EQ(3, t.panic.count);
     KT_PTR_EQ(p, t.panic.addr);
+    KT_STR_EQ(M_DOUBLE_FREE, t.panic.what);
     after = kt_stats(h);
     KT_SAME_STATS(&before, &after, KT_ANY_FAILED);
     KT_CHECK(h);
@@ -1526,7 +1581,8 @@ static void t_walk_locked(const ktest_env *env)
     walk_init(&w, &p, NULL, 0);
     w.lock = &t.lock;
     kheap_walk(h, walk_record, &w);
-    KT_TRUE(w.visits > 0);
+    KT_EQ(2, w.visits);       /* p and the free rest of the home heap */
+    KT_EQ(1, w.in_use);
     KT_EQ(0, w.unlocked_visits);
     KT_EQ(t.lock.locks, t.lock.unlocks);
     kheap_free(h, p);
@@ -1574,7 +1630,9 @@ static void t_dump_text(const ktest_env *env)
     dump_log d = {0};
     kheap_dump(h, dump_record, &d);
     KT_TRUE(d.len > 0);
-    KT_TRUE(d.hits > 0);
+    /* "kheap-dump begin", a line per heap, "heaps=" and "kheap-dump end"
+     * (tests/test_core.c checks the text itself). */
+    KT_EQ(3 + kt_stats(h).heaps, d.hits);
     KT_EQ(t.lock.locks, t.lock.unlocks);
     KT_EQ(0, t.lock.bad_restores);
     kheap_free(h, a);
