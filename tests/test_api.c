@@ -19,16 +19,6 @@
 #define KIB ((size_t)1024)
 #define MAXP 32
 
-/* KT_REQUIRE for after kt_open: the sub-region must go back even when a
- * case gives up, or the kernel's all-pages-back check fails too. */
-#define KT_REQUIRE_CLOSE(cond) do { \
-        if (!(cond)) { \
-            ktest_fail_msg(__FILE__, __LINE__, #cond, "true", "false"); \
-            kt_close(&t, env); \
-            return; \
-        } \
-    } while (0)
-
 /* The panic hook's messages, spelled out here so a changed one shows. */
 #define M_DOUBLE_FREE "double free"
 #define M_GIVEN_BACK "double free: its heap was given back"

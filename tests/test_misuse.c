@@ -14,16 +14,6 @@
 
 static const kt_opts STD = { .bytes = 128 * KIB };
 
-/* A requirement after the instance exists: on failure, give every page back
- * before leaving, so the cases after this one still find room. */
-#define KT_REQUIRE_CLOSE(cond) do { \
-        if (!(cond)) { \
-            ktest_fail_msg(__FILE__, __LINE__, #cond, "true", "false"); \
-            kt_close(&t, env); \
-            return; \
-        } \
-    } while (0)
-
 /* Every report in order, so a test sees which call delivered what. */
 #define REPORTS_MAX 4
 typedef struct report_log {

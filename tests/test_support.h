@@ -97,6 +97,17 @@ void kt_close(kt_heap *t, const ktest_env *env);
 /* Pages the sub-region has handed out and not had back. */
 size_t kt_mapped(const kt_heap *t);
 
+/* A requirement once a kt_heap `t` is open (in a case whose ktest_env is
+ * `env`): on failure, give every page back before leaving the case, so the
+ * cases after it still find room. */
+#define KT_REQUIRE_CLOSE(cond) do { \
+        if (!(cond)) { \
+            ktest_fail_msg(__FILE__, __LINE__, #cond, "true", "false"); \
+            kt_close(&t, env); \
+            return; \
+        } \
+    } while (0)
+
 /* kheap_check, reporting `why` at the caller's line on failure. */
 bool kt_check_at(kheap *h, const char *file, int line);
 #define KT_CHECK(h) kt_check_at((h), __FILE__, __LINE__)
