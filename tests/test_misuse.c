@@ -533,6 +533,81 @@ static void t_double_free_into_another_instance(const ktest_env *env)
     kt_close(&t, env);
 }
 
+/* ------------------------------------------------ forged size words */
+
+/* free(x) after its header's size word was overwritten with each of eight
+ * data patterns (zeros, ones, text, a high bit, small odd sizes, a size
+ * that leads into a heap that went back, one that leads past every page):
+ * every one is reported with x's address, nothing changes, and no word of
+ * a page the instance does not hold is read (the host runs this over the
+ * guard provider too, where such a read faults). */
+static void forged_sizes(kheap *h, kt_panic_log *log, size_t large)
+{
+    /* Runs map top down: x's heap, mapped after gone's, lies below it, so
+     * once gone's heap goes back a size can reach from x into the hole. */
+    void *keep = kheap_alloc(h, 32);
+    char *gone = kheap_alloc(h, large);
+    char *x = kheap_alloc(h, large);
+    void *after = kheap_alloc(h, 48);
+    if (keep == NULL || gone == NULL || x == NULL || after == NULL) {
+        ktest_fail_msg(__FILE__, __LINE__, "four blocks", "allocated", "NULL");
+        kheap_free(h, keep);
+        kheap_free(h, gone);
+        kheap_free(h, x);
+        kheap_free(h, after);
+        return;
+    }
+    kheap_free(h, gone);  /* its heap goes back: a hole the patterns aim at */
+    block *b = block_from_payload(x);
+    size_t word = b->size;
+    uintptr_t to_gone = (uintptr_t)block_from_payload(gone) - (uintptr_t)b;
+    size_t patterns[8] = {
+        0, ~(size_t)0, (size_t)0x4141414141414141ull, (size_t)1 << (8 * sizeof(size_t) - 1),
+        KH_MIN_BLOCK | 1, KH_ALIGN + 8, (size_t)to_gone, (size_t)1 << (8 * sizeof(size_t) - 2),
+    };
+    for (unsigned i = 0; i < 8; i++) {
+        kheap_stats before = kt_stats(h);
+        unsigned count = log->count;
+        b->size = patterns[i];
+        kheap_free(h, x);
+        b->size = word;
+        if (log->count != count + 1 || log->addr != x)
+            ktest_fail_u(__FILE__, __LINE__, "reports for forged pattern #", count + 1, log->count);
+        kheap_stats after_stats = kt_stats(h);
+        KT_SAME_STATS(&before, &after_stats, 0);
+    }
+    KT_CHECK(h);
+    kheap_free(h, x);
+    kheap_free(h, after);
+    kheap_free(h, keep);
+    KT_CHECK(h);
+}
+
+static void t_forged_sizes_reported(const ktest_env *env)
+{
+    kt_heap t;
+    kt_opts o = pages_opts(env);
+    if (!kt_open(&t, env, &o))
+        return;
+    forged_sizes(t.h, &t.panic, (o.heap_pages + 2) * t.page_size);
+    KT_EQ(8, t.panic.count);
+    kt_close(&t, env);
+}
+
+#ifdef KTEST_HOST
+static void t_forged_sizes_guarded(const ktest_env *env)
+{
+    KT_REQUIRE(env->guard_provider != NULL);
+    kt_panic_log log = {0};
+    kheap_config c = {.provider = *env->guard_provider, .panic = kt_panic_record, .panic_ctx = &log};
+    kheap *h = kheap_create(&c);
+    KT_REQUIRE(h != NULL);
+    forged_sizes(h, &log, 64 * KIB);
+    KT_EQ(8, log.count);
+    kheap_destroy(h);
+}
+#endif
+
 /* ------------------------------------------------ mixed builds */
 
 /* An instance whose recorded layout is another build's: every call refuses
@@ -589,6 +664,12 @@ static const ktest_case cases[] = {
      t_double_free_of_released_heap},
     {"misuse: a double free into another instance's pages on a shared region is reported",
      t_double_free_into_another_instance},
+    {"misuse: free reports a size word forged with each of eight patterns",
+     t_forged_sizes_reported},
+#ifdef KTEST_HOST
+    {"misuse: forged size words read no faulting page (host guard provider)",
+     t_forged_sizes_guarded},
+#endif
     {"misuse: an instance from a build with other options is refused by every call",
      t_other_build_refused},
 #ifdef KTEST_HOST
