@@ -536,7 +536,7 @@ static void t_double_free_into_another_instance(const ktest_env *env)
 /* ------------------------------------------------ forged size words */
 
 /* free(x) after its header's size word was overwritten with each of eight
- * data patterns (zeros, ones, text, a high bit, small odd sizes, a size
+ * data patterns (zeros, ones, text, a high bit, sizes below the minimum, a size
  * that leads into a heap that went back, one that leads past every page):
  * every one is reported with x's address, nothing changes, and no word of
  * a page the instance does not hold is read (the host runs this over the
@@ -563,7 +563,7 @@ static void forged_sizes(kheap *h, kt_panic_log *log, size_t large)
     uintptr_t to_gone = (uintptr_t)block_from_payload(gone) - (uintptr_t)b;
     size_t patterns[8] = {
         0, ~(size_t)0, (size_t)0x4141414141414141ull, (size_t)1 << (8 * sizeof(size_t) - 1),
-        KH_MIN_BLOCK | 1, KH_ALIGN + 8, (size_t)to_gone, (size_t)1 << (8 * sizeof(size_t) - 2),
+        KH_MIN_BLOCK | 1, KH_MIN_BLOCK / 2, (size_t)to_gone, (size_t)1 << (8 * sizeof(size_t) - 2),
     };
     for (unsigned i = 0; i < 8; i++) {
         kheap_stats before = kt_stats(h);
