@@ -589,7 +589,7 @@ static void t_forged_sizes_reported(const ktest_env *env)
     kt_opts o = pages_opts(env);
     if (!kt_open(&t, env, &o))
         return;
-    forged_sizes(t.h, &t.panic, (o.heap_pages + 2) * t.page_size);
+    forged_sizes(t.h, &t.panic, (o.heap_pages + 1) * t.page_size);
     KT_EQ(8, t.panic.count);
     kt_close(&t, env);
 }
