@@ -13,7 +13,7 @@ endif
 .DEFAULT_GOAL := all
 .PHONY: all test deps deps-host deps-target test-host test-freestanding clean
 
-ALLOC_SRC := alloc/heap.c alloc/diag.c alloc/region.c
+ALLOC_SRC := alloc/core.c alloc/pages.c alloc/diag.c alloc/region.c
 ALLOC_HDR := $(wildcard alloc/*.h)
 SUITE_SRC := tests/ktest.c tests/suite.c $(wildcard tests/test_*.c)
 SUITE_HDR := $(wildcard tests/*.h)
