@@ -740,3 +740,71 @@ size_t kheap_usable_size(kheap *h, const void *p)
     leave(h, saved);
     return usable;
 }
+
+/* ------------------------------------------------ an instance over a buffer */
+
+/* The config kheap_create_in takes: NULL, or only hooks (and the key). */
+static bool config_fixed_valid(const kheap_config *c)
+{
+    const kheap_provider *p = &c->provider;
+    return p->ctx == NULL && p->page_size == 0 && p->map == NULL && p->unmap == NULL &&
+           p->grow == NULL && !p->unmap_spans_runs && p->owns == NULL &&
+           c->heap_pages == 0 && c->large_threshold == 0 &&
+           (c->lock == NULL) == (c->unlock == NULL);
+}
+
+kheap *kheap_create_in(void *buffer, size_t bytes, const kheap_config *config)
+{
+    if (buffer == NULL || (config != NULL && !config_fixed_valid(config)))
+        return NULL;
+    uintptr_t start = align_up((uintptr_t)buffer, KH_ALIGN);
+    uintptr_t end = (uintptr_t)buffer + bytes;
+    if (end < (uintptr_t)buffer || start < (uintptr_t)buffer)
+        return NULL;
+    end &= ~(uintptr_t)(KH_ALIGN - 1);
+    /* The span is one "heap" of KH_ALIGN-byte pages: its sentinel holds
+     * its length, which must stay a valid block size. */
+    size_t len = end > start ? (size_t)(end - start) : 0;
+    if (len >= KH_MAX_BLOCK)
+        len = KH_MAX_BLOCK - KH_ALIGN;
+    size_t header = home_header_bytes(), first = first_payload_offset(header);
+    if (len < first + KH_MIN_BLOCK)
+        return NULL;
+
+    char *base = (char *)start;
+    heap *hp = (heap *)(void *)base;
+    kheap *h = (kheap *)(void *)(base + align_up(sizeof(heap), alignof(struct kheap)));
+    __builtin_memset(h, 0, sizeof *h);
+    h->layout = KH_LAYOUT;
+    if (config != NULL)
+        h->config = *config;
+#if KHEAP_HARDEN
+    h->secret = h->config.secret != 0 ? h->config.secret : secret_from((uintptr_t)h);
+#endif
+    h->page_size = KH_ALIGN;
+    h->page_shift = KH_ALIGN_LOG2;
+    h->exit_work = h->config.unlock != NULL;
+    h->large_threshold = SIZE_MAX; /* no heap of its own: everything is split from the span */
+
+    block *b = (block *)(void *)(base + first - KH_PAYLOAD_OFF);
+    hp->magic = KH_HEAP_MAGIC;
+    hp->pages = hp->base_pages = len >> KH_ALIGN_LOG2;
+    hp->next = hp->prev = NULL;
+    hp->owner = h;
+    hp->first = b;
+    hp->flags = KH_HEAP_HOME;
+    hdr_set(h, b, (len - first) | KH_FLAG_FREE);
+    poison_fill(poison_start(b), base + len - KH_PAYLOAD_OFF);
+    block *s = heap_sentinel(hp, KH_ALIGN);
+    s->prev_size = len - first;
+    hdr_set(h, s, len | KH_FLAG_SENTINEL | KH_FLAG_PREV_FREE);
+
+    h->heaps = hp;
+    h->block_bytes = len - first;
+    h->first = start + KH_PAYLOAD_OFF;
+    h->span = len - KH_PAYLOAD_OFF;
+    h->stats.pages = h->stats.peak_pages = hp->pages;
+    h->stats.heaps = 1;
+    h->dv = b;
+    return h;
+}
