@@ -440,7 +440,11 @@ static void pages_release_all(kheap *h)
     }
 }
 
-static const struct kh_layer pages_layer = {
+/* Not static: `make size` counts the malloc family from the functions
+ * alloc and free can reach, and the core reaches these only through this
+ * table (bench/size.sh names it as a root, as it does the region's
+ * provider). */
+const struct kh_layer kh_pages_layer = {
     .refill = pages_refill,
     .edge_freed = heap_edge_freed,
     .grow = pages_grow,
@@ -501,7 +505,7 @@ kheap *kheap_create(const kheap_config *config)
                                                                : KHEAP_DEFAULT_LARGE_BYTES;
     h->dv = heap_setup(h, base, pages, header, KH_HEAP_HOME);
     h->top = h->heaps;
-    h->layer = &pages_layer;
+    h->layer = &kh_pages_layer;
     return h;
 }
 

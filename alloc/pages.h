@@ -59,6 +59,9 @@ struct kh_layer {
     void (*release_all)(kheap *h);
 };
 
+/* The page layer over a provider: what kheap_create puts in `layer`. */
+extern const struct kh_layer kh_pages_layer;
+
 /* What the core offers the page layer beyond heap_internal.h: takes free
  * block b out of the index, or out of the dv (core.c). */
 void kh_block_unfree(kheap *h, block *b);

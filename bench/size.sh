@@ -14,9 +14,12 @@
 #               aligned_alloc, usable_size, free, destroy and the region's
 #               init and provider (bench/size_kheap.c)
 #   family      no program: the linker's roots are only kheap_alloc,
-#               kheap_free, kheap_realloc, kheap_calloc, kheap_aligned_alloc
-#               and kheap_region_provider (the region's map/unmap/grow are
+#               kheap_free, kheap_realloc, kheap_calloc, kheap_aligned_alloc,
+#               kheap_region_provider (the region's map/unmap/grow are
 #               static and reachable only through the provider it returns)
+#               and kh_pages_layer (likewise the page layer's refill, free
+#               at a span's end, grow and resize: the core reaches them only
+#               through the table kheap_create puts in the instance)
 #   set-up      the sections of everything that are not in family: create,
 #               destroy, usable_size, region_init and what only they need
 #   diag        the sections that a program calling stats/check/walk/dump
@@ -35,7 +38,7 @@ mkdir -p "$out/size"
 cc=arm-none-eabi-gcc
 common="-std=gnu11 -Os -mthumb -ffunction-sections -fdata-sections -Wall -Wextra -Werror"
 ld="-nostartfiles -e main -Wl,--gc-sections"
-family_roots="kheap_alloc kheap_free kheap_realloc kheap_calloc kheap_aligned_alloc kheap_region_provider"
+family_roots="kheap_alloc kheap_free kheap_realloc kheap_calloc kheap_aligned_alloc kheap_region_provider kh_pages_layer"
 family_ld="-nostartfiles -nostdlib -Wl,--gc-sections -Wl,-e,kheap_alloc"
 for f in $family_roots; do family_ld="$family_ld -Wl,-u,$f"; done
 core_roots="kheap_alloc kheap_free kheap_realloc kheap_calloc kheap_aligned_alloc"
@@ -143,7 +146,8 @@ done
     echo "#   everything-incl-set-up: a program calling create, alloc, calloc, realloc, aligned_alloc, usable_size,"
     echo "#     free, destroy, kheap_region_init and kheap_region_provider"
     echo "#   malloc-family: linked with only $family_roots as roots"
-    echo "#     (kheap_region_provider keeps the region's map/unmap/grow; its own bytes are in family-functions.txt)"
+    echo "#     (kheap_region_provider keeps the region's map/unmap/grow, kh_pages_layer the page layer's functions"
+    echo "#     that alloc and free reach through the instance; their own bytes are in family-functions.txt)"
     echo "#   set-up: everything-incl-set-up's sections not in malloc-family, i.e. create, destroy, usable_size,"
     echo "#     region_init and what only they need; malloc-family + set-up = everything-incl-set-up"
     echo "#   diag: what a program that also calls stats, check, walk and dump keeps beyond everything-incl-set-up"
