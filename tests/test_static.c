@@ -103,33 +103,51 @@ static void t_fill_free_all(const ktest_env *env)
     kheap *h = kheap_create_in(s.run, s.bytes, &c);
     KT_REQUIRE(h != NULL);
     kheap_stats before = kt_stats(h);
-    enum { MAX = 1024 };
-    static void *ptrs[MAX];
-    size_t n = 0, sizes[] = {1, 24, 100, 7, 300, 48};
-    for (; n < MAX; n++) {
+    /* The blocks hold their own list (no array: small boards have no RAM
+     * to spare for one), the rest of each is a pattern. */
+    typedef struct node {
+        struct node *next;
+        size_t n;
+    } node;
+    static const size_t sizes[] = {sizeof(node), 24, 100, sizeof(node), 300, 48};
+    node *last = NULL;
+    size_t n = 0;
+    for (;; n++) {
         size_t want = sizes[n % (sizeof sizes / sizeof sizes[0])];
-        ptrs[n] = kheap_alloc(h, want);
-        if (ptrs[n] == NULL)
+        node *p = kheap_alloc(h, want);
+        if (p == NULL)
             break;
-        KT_TRUE(inside(&s, ptrs[n], want));
-        KT_ALIGNED(ptrs[n], KHEAP_ALIGN);
-        ktest_fill(ptrs[n], want, (uint32_t)n);
+        KT_TRUE(inside(&s, p, want));
+        KT_ALIGNED(p, KHEAP_ALIGN);
+        p->next = last;
+        p->n = n;
+        ktest_fill(p + 1, want - sizeof(node), (uint32_t)n);
+        last = p;
     }
-    KT_TRUE(n > 8 && n < MAX);
+    KT_TRUE(n > 8);
     kheap_stats full = kt_stats(h);
     KT_EQ(1, full.failed);
     KT_EQ(before.pages, full.pages);
     KT_EQ(1, full.heaps);
+    KT_EQ(n, full.blocks_in_use);
     KT_EQ(before.free_bytes, full.free_bytes + full.in_use_bytes);
     kt_check_at(h, __FILE__, __LINE__);
-    /* Every other block first (no merges), then the rest (all merge). */
-    for (size_t i = 0; i < n; i += 2) {
-        KT_TRUE(ktest_verify(ptrs[i], sizes[i % (sizeof sizes / sizeof sizes[0])], (uint32_t)i));
-        kheap_free(h, ptrs[i]);
+    /* Every other block first (no merges between them), then the rest. */
+    for (node *p = last; p != NULL && p->next != NULL; p = p->next) {
+        node *gone = p->next;
+        KT_TRUE(ktest_verify(gone + 1, sizes[gone->n % (sizeof sizes / sizeof sizes[0])] - sizeof(node),
+                             (uint32_t)gone->n));
+        p->next = gone->next;
+        kheap_free(h, gone);
     }
     kt_check_at(h, __FILE__, __LINE__);
-    for (size_t i = 1; i < n; i += 2)
-        kheap_free(h, ptrs[i]);
+    while (last != NULL) {
+        node *next = last->next;
+        KT_TRUE(ktest_verify(last + 1, sizes[last->n % (sizeof sizes / sizeof sizes[0])] - sizeof(node),
+                             (uint32_t)last->n));
+        kheap_free(h, last);
+        last = next;
+    }
     kheap_stats after = kt_stats(h);
     KT_EQ(before.free_bytes, after.free_bytes);
     KT_EQ(1, after.free_blocks);
@@ -214,7 +232,8 @@ static void t_misuse(const ktest_env *env)
     KT_TRUE(log.what != NULL && ktest_contains(log.what, "double free"));
     kheap_free(h, b + KHEAP_ALIGN);
     KT_EQ(2, log.count);
-    static char elsewhere[64];
+    /* A pointer into the stack: outside the buffer. */
+    char elsewhere[2 * KHEAP_ALIGN];
     kheap_free(h, (char *)(((uintptr_t)elsewhere + KHEAP_ALIGN - 1) & ~(uintptr_t)(KHEAP_ALIGN - 1)));
     KT_EQ(3, log.count);
     KT_NULL(kheap_realloc(h, a, 100));
@@ -242,7 +261,7 @@ static bool count_block(void *ctx, const kheap_block_info *info)
 }
 
 typedef struct text {
-    char buf[512];
+    char buf[96];
     size_t len;
     size_t total;
 } text;
