@@ -264,8 +264,8 @@ void kh_block_unfree(kheap *h, block *b)
 }
 /* b: a block leaving use, its bytes poisoned (full tier).  Marks it free,
  * merges it with free neighbours and puts the result where it belongs: in
- * the dv when it touched the dv, back to the provider when the policy says
- * so, else in the index.  Sizes travel in locals: every header word is read once
+ * the dv when it touched the dv, to the page layer when it ends a span
+ * (which may give pages back), else in the index.  Sizes travel in locals: every header word is read once
  * and written once. */
 HOT void block_free(kheap *h, block *b)
 {
@@ -320,10 +320,11 @@ HOT void block_free(kheap *h, block *b)
         index_insert(h, b, size);
 }
 
-/* alloc's way to the provider, out of line so the index path stays lean:
- * a large request gets a heap of its own (the block is not split), any
- * other grows or adds a normal heap. */
-COLD void *alloc_from_provider(kheap *h, size_t need, size_t request)
+/* alloc's way to the page layer, out of line so the index path stays lean:
+ * a large request gets a span of its own (the block is not split), any
+ * other a block the page layer finds room for (pages.h: refill).  Without
+ * a page layer (kheap_create_in) there is no more memory. */
+COLD void *alloc_from_layer(kheap *h, size_t need, size_t request)
 {
     bool large = need >= h->large_threshold;
     block *b = h->layer != NULL ? h->layer->refill(h, need, large ? KH_ALIGN : 0) : NULL;
@@ -345,7 +346,7 @@ HOT void *alloc_locked(kheap *h, size_t size)
             if (!stopped(h))
                 return block_payload(b);
         } else if (!stopped(h)) {
-            void *p = alloc_from_provider(h, need, size);
+            void *p = alloc_from_layer(h, need, size);
             if (p != NULL)
                 return p;
         }
