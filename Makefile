@@ -11,9 +11,9 @@ Q := @
 endif
 
 .DEFAULT_GOAL := all
-.PHONY: all test deps deps-host deps-target test-host test-freestanding clean
+.PHONY: all test deps deps-host deps-target test-host test-freestanding test-core-alone clean
 
-ALLOC_SRC := alloc/heap.c alloc/diag.c alloc/region.c
+ALLOC_SRC := alloc/core.c alloc/pages.c alloc/diag.c alloc/region.c
 ALLOC_HDR := $(wildcard alloc/*.h)
 SUITE_SRC := tests/ktest.c tests/suite.c $(wildcard tests/test_*.c)
 SUITE_HDR := $(wildcard tests/*.h)
@@ -131,6 +131,14 @@ test-freestanding: $(FS_DIR)/alloc-cortex-m0.o $(FS_DIR)/alloc-cortex-m3.o
 		else bad=$$((bad + 1)); echo "not ok $$n - $$o: $$why"; fi; \
 	done; echo "$$((n - bad)) passed, $$bad failed"; [ $$bad = 0 ]; } $(call SHOW_AND_LOG,freestanding)
 
+# ---------------------------------------------------------------- core alone
+# A Cortex-M3 program that uses only kheap_create_in (a fixed buffer) keeps
+# nothing of pages.c or region.c after --gc-sections: the core stands alone.
+test-core-alone: | deps-target
+	@mkdir -p $(RESULTS)
+	@echo "== core alone: a kheap_create_in program links no page layer"
+	$(Q)sh tests/core_alone/check.sh $(BUILD) $(call SHOW_AND_LOG,core-alone)
+
 # ---------------------------------------------------------------- fragments
 # The test kernel, boards and QEMU runs (mk/target.mk), the host drop-in
 # malloc (mk/host.mk), the fuzzer (mk/fuzz.mk), the newlib kernels
@@ -152,7 +160,7 @@ all: $(HOST_DIR)/ktest-asan
 # tests/expected-counts states for it; `make test-counts` rewrites that
 # file from the last run's logs, for a commit that adds or drops cases on
 # purpose.
-test: test-host test-freestanding $(DROPIN_TESTS) $(FUZZ_TESTS) $(TOOLS_TESTS) $(TARGET_TESTS) \
+test: test-host test-freestanding test-core-alone $(DROPIN_TESTS) $(FUZZ_TESTS) $(TOOLS_TESTS) $(TARGET_TESTS) \
       test-summary-selfcheck
 	$(Q)sh tests/summary.sh $(RESULTS)
 

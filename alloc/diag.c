@@ -1,6 +1,6 @@
 /*
  * kheap diagnostics: statistics, the invariant checker, the heap walk and
- * the text dump.  Kept apart from heap.c so a firmware image that never
+ * the text dump.  Kept apart from core.c so a firmware image that never
  * calls them does not carry them (and `make size` can count them apart).
  */
 #include "heap_internal.h"
@@ -21,7 +21,7 @@ static size_t blocks_bound(const kheap *h)
 /* The largest request that succeeds without the provider: the dv, or the
  * head of the highest non-empty class.  A request up to that head either
  * searches into its class or, being of that class itself, gets the head
- * probed (heap.c). */
+ * probed (core.c). */
 static size_t largest_free(const kheap *h)
 {
     size_t dv = h->dv != NULL && link_plausible(h, h->dv) ? block_room(h->dv) : 0;

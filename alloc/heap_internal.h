@@ -1,12 +1,14 @@
 /*
- * kheap internals, shared by heap.c (the malloc family) and diag.c (stats,
- * check, walk, dump).  Not part of the interface.
+ * kheap internals, shared by core.c (blocks over spans), pages.c (spans
+ * from provider pages) and diag.c (stats, check, walk, dump).  Not part of
+ * the interface.
  *
  * Block format
  * ------------
- * A heap is a run of pages.  It starts with a struct heap (the home heap
- * also holds the struct kheap right after it), then blocks fill it, and its
- * last word is a sentinel header.  KH_WORD is one word (sizeof(size_t)).
+ * A heap (a span) is a run of pages, or the buffer given to
+ * kheap_create_in.  It starts with a struct heap (the home heap also holds
+ * the struct kheap right after it), then blocks fill it, and its last word
+ * is a sentinel header.  KH_WORD is one word (sizeof(size_t)).
  *
  *     block *b ->  +------------------+  prev_size: the previous block's
  *                  | prev_size        |  footer, valid only while that
@@ -209,6 +211,7 @@ struct kheap {
     unsigned page_shift;     /* page_size == 1 << page_shift: no division on cores without it */
     size_t heap_pages;
     size_t large_threshold;  /* in block bytes */
+    const struct kh_layer *layer; /* the page layer (pages.h), or NULL: a fixed span */
     heap *heaps;             /* every heap; the home heap is last */
     heap *top;               /* most recent normal heap: the one grown in place */
     heap *spare;             /* an empty heap kept for the next request, or NULL */

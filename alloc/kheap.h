@@ -116,7 +116,25 @@ typedef void (*kheap_out_fn)(void *ctx, const char *text, size_t len);
  * pages.  Not locked: no other call may use the instance before it returns. */
 kheap *kheap_create(const kheap_config *config);
 
-/* Gives every page back to the provider; every pointer from the instance
+/* Creates an instance over a buffer the caller owns (a static array, a
+ * linker-defined region): the instance's state and one span of blocks lie
+ * in [buffer, buffer + bytes), and nothing else is ever used: no provider,
+ * no growth, no request gets a heap of its own.  Any alignment: the
+ * instance starts at the first KHEAP_ALIGN boundary and the span ends at
+ * the last one.  config may be NULL, or carry only the lock and panic hooks
+ * and the secret: its provider, heap_pages and large_threshold all zero.
+ * Returns NULL iff buffer is NULL, buffer + bytes wraps, the config carries
+ * anything else (or one lock hook), or the aligned buffer cannot hold the
+ * instance and one minimum block: the instance is mostly the index's list
+ * heads (about 1 KiB with 4-byte words and the default index, 2.7 KiB
+ * with 8-byte words; less where KHEAP_MAX_BLOCK_LOG2 is lowered).  A span longer
+ * than the largest block the index takes is cut there.  Its stats count
+ * the span as one heap of KHEAP_ALIGN-byte pages.  kheap_destroy on it
+ * touches nothing: the buffer is the caller's again.  Not locked. */
+kheap *kheap_create_in(void *buffer, size_t bytes, const kheap_config *config);
+
+/* Gives every page back to the provider (an instance from kheap_create_in:
+ * nothing to give back, nothing touched); every pointer from the instance
  * becomes invalid.  NULL is ignored.  Not locked: nothing else may use the
  * instance any more.  O(heaps). */
 void kheap_destroy(kheap *heap);

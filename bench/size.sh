@@ -7,21 +7,27 @@
 # them; kernel/string.c answers here) and the programs' own code are not
 # counted.
 #
-# kheap's parts, each a set of input sections of heap.o and region.o (and
-# diag.o), so a part is exactly what its roots keep and nothing is counted
+# kheap's parts, each a set of input sections of core.o, pages.o and
+# region.o (and diag.o), so a part is exactly what its roots keep and nothing is counted
 # twice:
 #   everything  a program that calls create, alloc, calloc, realloc,
 #               aligned_alloc, usable_size, free, destroy and the region's
 #               init and provider (bench/size_kheap.c)
 #   family      no program: the linker's roots are only kheap_alloc,
-#               kheap_free, kheap_realloc, kheap_calloc, kheap_aligned_alloc
-#               and kheap_region_provider (the region's map/unmap/grow are
+#               kheap_free, kheap_realloc, kheap_calloc, kheap_aligned_alloc,
+#               kheap_region_provider (the region's map/unmap/grow are
 #               static and reachable only through the provider it returns)
+#               and kh_pages_layer (likewise the page layer's refill, free
+#               at a span's end, grow and resize: the core reaches them only
+#               through the table kheap_create puts in the instance)
 #   set-up      the sections of everything that are not in family: create,
 #               destroy, usable_size, region_init and what only they need
 #   diag        the sections that a program calling stats/check/walk/dump
 #               as well keeps beyond everything's
-# Only the public kheap_* names above are used, so heap.c's internal
+#   core alone  the family's roots but kheap_region_provider, linked with
+#               core.o only (no pages.o, no region.o): what a program that
+#               uses kheap_create_in over a buffer pays for the family
+# Only the public kheap_* names above are used, so core.c's and pages.c's internal
 # functions may be renamed freely.  Per-function sizes of the family go to
 # OUTDIR/size/<cpu>/family-functions.txt (and family-full-functions.txt).
 #
@@ -32,9 +38,12 @@ mkdir -p "$out/size"
 cc=arm-none-eabi-gcc
 common="-std=gnu11 -Os -mthumb -ffunction-sections -fdata-sections -Wall -Wextra -Werror"
 ld="-nostartfiles -e main -Wl,--gc-sections"
-family_roots="kheap_alloc kheap_free kheap_realloc kheap_calloc kheap_aligned_alloc kheap_region_provider"
+family_roots="kheap_alloc kheap_free kheap_realloc kheap_calloc kheap_aligned_alloc kheap_region_provider kh_pages_layer"
 family_ld="-nostartfiles -nostdlib -Wl,--gc-sections -Wl,-e,kheap_alloc"
 for f in $family_roots; do family_ld="$family_ld -Wl,-u,$f"; done
+core_roots="kheap_alloc kheap_free kheap_realloc kheap_calloc kheap_aligned_alloc"
+core_ld="-nostartfiles -nostdlib -Wl,--gc-sections -Wl,-e,kheap_alloc"
+for f in $core_roots; do core_ld="$core_ld -Wl,-u,$f"; done
 
 # Lists the .text* and .rodata* input sections a map keeps from files
 # matching PATTERN, one "file section bytes" line each (a long section name
@@ -80,16 +89,18 @@ functions() { # functions ELF FAMILY-SECTIONS STRING.O
 for cpu in cortex-m3 cortex-m0; do
     o=$out/size/$cpu
     mkdir -p "$o"
-    for f in alloc/heap.c alloc/region.c alloc/diag.c kernel/string.c; do
+    for f in alloc/core.c alloc/pages.c alloc/region.c alloc/diag.c kernel/string.c; do
         $cc $common -mcpu=$cpu -ffreestanding -fno-builtin -fno-tree-loop-distribute-patterns \
             -c $f -o $o/$(basename $f .c).o
     done
     mkdir -p $o/full
-    $cc $common -mcpu=$cpu -DKHEAP_HARDEN=1 -ffreestanding -c alloc/heap.c -o $o/full/heap.o
+    for f in core pages; do
+        $cc $common -mcpu=$cpu -DKHEAP_HARDEN=1 -ffreestanding -c alloc/$f.c -o $o/full/$f.o
+    done
     $cc $common -mcpu=$cpu -Ialloc -c bench/size_kheap.c -o $o/size_kheap.o
     $cc $common -mcpu=$cpu -Ialloc -DSIZE_DIAG -c bench/size_kheap.c -o $o/size_diag.o
     $cc $common -mcpu=$cpu -Ialloc -DKHEAP_HARDEN=1 -c bench/size_kheap.c -o $o/full/size_kheap.o
-    $cc $common -mcpu=$cpu $o/size_diag.o $o/heap.o $o/region.o $o/diag.o $o/string.o $ld -nostdlib \
+    $cc $common -mcpu=$cpu $o/size_diag.o $o/core.o $o/pages.o $o/region.o $o/diag.o $o/string.o $ld -nostdlib \
         -Wl,-Map=$o/diag.map -o $o/diag.elf -lgcc
     $cc $common -mcpu=$cpu bench/size_libc.c $ld -Wl,-Map=$o/newlib.map -o $o/newlib.elf \
         -Wl,--start-group -lc -lgcc -Wl,--end-group 2>$o/newlib.err || { cat $o/newlib.err; exit 1; }
@@ -101,12 +112,12 @@ for cpu in cortex-m3 cortex-m0; do
     fi
 
     # Per tier (basic, full): everything and the family, and their sections.
-    kp='/(heap|region)\.o$'
+    kp='/(core|pages|region)\.o$'
     for v in "" -full; do
         d=$o${v:+/full}
-        $cc $common -mcpu=$cpu $d/size_kheap.o $d/heap.o $o/region.o $o/string.o $ld -nostdlib \
+        $cc $common -mcpu=$cpu $d/size_kheap.o $d/core.o $d/pages.o $o/region.o $o/string.o $ld -nostdlib \
             -Wl,-Map=$o/kheap$v.map -o $o/kheap$v.elf -lgcc
-        $cc $common -mcpu=$cpu $d/heap.o $o/region.o $o/string.o $family_ld \
+        $cc $common -mcpu=$cpu $d/core.o $d/pages.o $o/region.o $o/string.o $family_ld \
             -Wl,-Map=$o/family$v.map -o $o/family$v.elf -lgcc
         sections $o/kheap$v.map "$kp" > $o/everything$v.sec
         sections $o/family$v.map "$kp" > $o/family$v.sec
@@ -119,8 +130,11 @@ for cpu in cortex-m3 cortex-m0; do
         fi
         minus $o/everything$v.sec $o/family$v.sec > $o/setup$v.sec
         functions $o/family$v.elf $o/family$v.sec $o/string.o > $o/family$v-functions.txt
+        $cc $common -mcpu=$cpu $d/core.o $o/string.o $core_ld \
+            -Wl,-Map=$o/core$v.map -o $o/core$v.elf -lgcc
+        sections $o/core$v.map '/core\.o$' > $o/core$v.sec
     done
-    sections $o/diag.map '/(heap|region|diag)\.o$' > $o/diag-all.sec
+    sections $o/diag.map '/(core|pages|region|diag)\.o$' > $o/diag-all.sec
     minus $o/diag-all.sec $o/everything.sec > $o/diag.sec
 done
 
@@ -128,14 +142,17 @@ done
     echo "# .text+.rodata bytes after --gc-sections (bench/size.sh), whole input sections as the linker keeps them;"
     echo "# memcpy/memset/memmove not counted.  kheap: alloc/*.c compiled -Os here (kheap-full: KHEAP_HARDEN=1);"
     echo "# newlib, newlib-nano, picolibc: Debian's prebuilt libraries, a program calling malloc/calloc/realloc/memalign/free."
-    echo "# kheap parts (heap.o + region.o; the first three per tier):"
+    echo "# kheap parts (core.o + pages.o + region.o; the first three per tier):"
     echo "#   everything-incl-set-up: a program calling create, alloc, calloc, realloc, aligned_alloc, usable_size,"
     echo "#     free, destroy, kheap_region_init and kheap_region_provider"
     echo "#   malloc-family: linked with only $family_roots as roots"
-    echo "#     (kheap_region_provider keeps the region's map/unmap/grow; its own bytes are in family-functions.txt)"
+    echo "#     (kheap_region_provider keeps the region's map/unmap/grow, kh_pages_layer the page layer's functions"
+    echo "#     that alloc and free reach through the instance; their own bytes are in family-functions.txt)"
     echo "#   set-up: everything-incl-set-up's sections not in malloc-family, i.e. create, destroy, usable_size,"
     echo "#     region_init and what only they need; malloc-family + set-up = everything-incl-set-up"
     echo "#   diag: what a program that also calls stats, check, walk and dump keeps beyond everything-incl-set-up"
+    echo "#   core-alone: linked with only $core_roots as roots and core.o alone (no pages.o, region.o):"
+    echo "#     the family over kheap_create_in's fixed buffer"
     echo "# per-function sizes of malloc-family: $out/size/<cpu>/family-functions.txt (full tier: family-full-functions.txt)"
     echo "# cpu allocator part bytes [per input file]"
     for cpu in cortex-m3 cortex-m0; do
@@ -144,6 +161,7 @@ done
             echo "$cpu kheap$v everything-incl-set-up $(total < $o/everything$v.sec)"
             echo "$cpu kheap$v malloc-family $(total < $o/family$v.sec)"
             echo "$cpu kheap$v set-up(create,destroy,usable_size,region_init) $(total < $o/setup$v.sec)"
+            echo "$cpu kheap$v core-alone $(total < $o/core$v.sec)"
         done
         echo "$cpu kheap diag(stats,check,walk,dump) $(total < $o/diag.sec)"
         echo "$cpu newlib malloc-family $(sections $o/newlib.map 'libc\.a' | total)"

@@ -39,7 +39,7 @@ BENCH_COMMON_SRC := kernel/console.c kernel/crt.c kernel/semihost.c kernel/fault
 # Not kernel/string.c: the kheap images take memcpy/memset/memmove from the
 # libc.a the newlib image links (see BENCH_LD_kheap), so a realloc that
 # moves costs every allocator the same copy.
-BENCH_KHEAP_SRC := bench/adapt_kheap.c alloc/heap.c alloc/diag.c
+BENCH_KHEAP_SRC := bench/adapt_kheap.c alloc/core.c alloc/pages.c alloc/diag.c
 BENCH_LIBC_SRC := bench/adapt_libc.c bench/syscalls.c
 BENCH_HDR := $(wildcard bench/*.h alloc/*.h kernel/*.h)
 

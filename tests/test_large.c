@@ -11,7 +11,7 @@
 #include "ktest.h"
 #include "test_support.h"
 
-/* The payload offset of a heap's first block: what heap.c lays out. */
+/* The payload offset of a heap's first block: what pages.c lays out. */
 static size_t first_payload(void)
 {
     return (sizeof(heap) + KH_HDR + KH_ALIGN - 1) & ~(KH_ALIGN - 1);

@@ -67,7 +67,7 @@ kheap_provider kt_failing_provider(kt_failing *f, kheap_provider inner, bool wit
     return p;
 }
 
-static uintptr_t counting_lock(void *ctx)
+uintptr_t kt_lock_count(void *ctx)
 {
     kt_lock_log *l = ctx;
     uintptr_t saved = l->depth;
@@ -78,7 +78,7 @@ static uintptr_t counting_lock(void *ctx)
     return saved;
 }
 
-static void counting_unlock(void *ctx, uintptr_t saved)
+void kt_unlock_count(void *ctx, uintptr_t saved)
 {
     kt_lock_log *l = ctx;
     l->unlocks++;
@@ -182,8 +182,8 @@ bool kt_prepare(kt_heap *t, const ktest_env *env, const kt_opts *o)
             c.large_threshold = c.heap_pages * ps / 4;
     }
     if (o->locks) {
-        c.lock = counting_lock;
-        c.unlock = counting_unlock;
+        c.lock = kt_lock_count;
+        c.unlock = kt_unlock_count;
         c.lock_ctx = &t->lock;
     }
     t->config = c;

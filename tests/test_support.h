@@ -58,6 +58,10 @@ typedef struct kt_lock_log {
     size_t bad_restores;
 } kt_lock_log;
 
+/* The hooks themselves, ctx a kt_lock_log (kt_opts.locks installs them). */
+uintptr_t kt_lock_count(void *ctx);
+void kt_unlock_count(void *ctx, uintptr_t saved);
+
 /* A kheap over a sub-region of its own, with everything a test looks at. */
 typedef struct kt_heap {
     kheap_region *sub;

@@ -15,7 +15,7 @@
  * cleanly where they meet.
  *
  * Not part of the allocator core: it needs newlib's headers (struct _reent,
- * errno) and nothing in the core (heap.c, diag.c, region.c) depends on it.
+ * errno) and nothing in the allocator (core.c, pages.c, diag.c, region.c) depends on it.
  */
 #ifndef KHEAP_NEWLIB_H
 #define KHEAP_NEWLIB_H

@@ -16,7 +16,7 @@ done > "$syms"
 flags="-std=gnu11 -g -O1 -fsanitize=thread -D_GNU_SOURCE -DDROPIN_STATIC=1 -DITERATIONS=$iterations
        -fno-builtin-malloc -fno-builtin-free -fno-builtin-calloc -fno-builtin-realloc"
 objs=""
-for src in alloc/heap.c alloc/diag.c alloc/region.c host/malloc_glue.c host/mmap_provider.c \
+for src in alloc/core.c alloc/pages.c alloc/diag.c alloc/region.c host/malloc_glue.c host/mmap_provider.c \
            tests/dropin/threads.c; do
     obj=$out/tsan-$(basename "$src" .c).o
     # shellcheck disable=SC2086  # $flags is a list of flags

@@ -1,25 +1,19 @@
 /*
- * kheap: the malloc family over heaps of pages.  The block format, the
- * free-block index and the designated victim are described in
- * heap_internal.h.
+ * kheap's core: blocks over spans.  The block format, the free-block index
+ * and the designated victim are described in heap_internal.h; a span is a
+ * struct heap, blocks, and a sentinel.  The core knows no pages and no
+ * provider: where it needs memory, or a freed block ends a span, it asks
+ * the page layer through the instance's `layer` (its contract is at the
+ * top of pages.h; pages.c is the one that serves kheap_create).  An
+ * instance over a fixed buffer (kheap_create_in, at the end) has no layer:
+ * one span, never grown, never given back.
  */
-#include "heap_internal.h"
+#include "pages.h"
 
 /* The paths every alloc and free take are inlined into one body (a call
  * costs a push, a pop and argument moves on Cortex-M: about a fifth of an
- * operation); the paths that reach the provider stay out of line.  An -Os
- * build leaves the choice to the compiler. */
-#ifdef __OPTIMIZE_SIZE__
-#define HOT static inline
-/* Called from several places: one copy in an -Os build. */
-#define SHARED static __attribute__((noinline))
-#else
-#define HOT static inline __attribute__((always_inline))
-#define SHARED HOT
-#endif
-#define COLD static __attribute__((noinline, cold))
-
-static size_t align_up(size_t v, size_t a) { return (v + a - 1) & ~(a - 1); }
+ * operation); the paths that reach the page layer stay out of line.  An
+ * -Os build leaves the choice to the compiler (HOT/SHARED/COLD: pages.h). */
 
 /* ------------------------------------------------ detection (full tier) */
 
@@ -56,21 +50,6 @@ HOT bool links_intact(const kheap *h, const block *b, const block *next, block *
            (is_list_head(h, back) || link_plausible(h, holder)) &&
            link_get(h, back) == b;
 }
-
-#define POISON 0xa5u
-#define POISON_WORD ((size_t)-1 / 0xffu * POISON)
-
-/* Freed memory is filled with POISON and verified when handed out again,
- * so a write after free shows at the next allocation of those bytes.  Every
- * poisoned range starts and ends on a word boundary (block sizes are
- * multiples of KHEAP_ALIGN), so both go a word at a time. */
-HOT void poison_fill(char *from, char *to)
-{
-    if (KHEAP_HARDEN)
-        for (size_t *w = (size_t *)(void *)from; (char *)w < to; w++)
-            *w = POISON_WORD;
-}
-
 HOT bool poison_intact(kheap *h, const char *from, const char *to)
 {
     if (KHEAP_HARDEN)
@@ -84,10 +63,6 @@ HOT bool poison_intact(kheap *h, const char *from, const char *to)
             }
     return true;
 }
-
-/* Where a free block's poison lies: past its links, up to its footer. */
-static char *poison_start(const block *b) { return (char *)block_payload(b) + 2 * KH_WORD; }
-
 /* ------------------------------------------------------------ index */
 
 /* The index and the blocks keep no statistics of their own: free bytes and
@@ -183,11 +158,6 @@ HOT unsigned index_search(const kheap *h, unsigned i)
 
 /* ------------------------------------------------------------ blocks */
 
-HOT void block_set_size(const kheap *h, block *b, size_t size)
-{
-    hdr_set(h, b, size | (b->size & KH_FLAG_MASK));
-}
-
 /* Block bytes for a request, or 0 when it cannot be met at all. */
 HOT size_t request_block_size(size_t request)
 {
@@ -269,87 +239,10 @@ SHARED void block_use(kheap *h, block *b, size_t need, bool split)
         h->use.peak_in_use_bytes = h->use.in_use_bytes;
 }
 
-/* ------------------------------------------------------------ heaps */
-
-static void released_forget(kheap *h, uintptr_t start, size_t bytes);
-
-static void note_pages(kheap *h, const void *start, size_t pages)
-{
-    uintptr_t first = (uintptr_t)start + KH_PAYLOAD_OFF, end = (uintptr_t)start + pages * h->page_size;
-    uintptr_t old_end = h->first + h->span;
-    if (h->first == 0 || first < h->first)
-        h->first = first;
-    h->span = (end > old_end ? end : old_end) - h->first;
-    h->stats.pages += pages;
-    if (h->stats.pages > h->stats.peak_pages)
-        h->stats.peak_pages = h->stats.pages;
-}
-
-/* Offset of the first payload in a heap whose header takes header_bytes. */
-static size_t first_payload_offset(size_t header_bytes)
-{
-    return align_up(header_bytes + KH_HDR, KH_ALIGN);
-}
-
-/* Pages for a heap whose first block must be at least `size` bytes, or 0
- * when that is more than a heap may hold. */
-static size_t heap_pages_for(const kheap *h, size_t header_bytes, size_t size)
-{
-    size_t bytes = first_payload_offset(header_bytes) + size;
-    if (size >= KH_MAX_BLOCK || bytes >= KH_MAX_BLOCK)
-        return 0;
-    return pages_for(h, bytes);
-}
-
-/* Lays a heap over fresh pages: header, one free block (not in the index),
- * sentinel.  Links it first in the instance's list. */
-COLD block *heap_setup(kheap *h, void *base, size_t pages, size_t header_bytes, unsigned flags)
-{
-    heap *hp = base;
-    size_t bytes = pages * h->page_size;
-    size_t first = first_payload_offset(header_bytes);
-    block *b = (block *)(void *)((char *)base + first - KH_PAYLOAD_OFF);
-    hp->magic = KH_HEAP_MAGIC;
-    hp->pages = pages;
-    hp->base_pages = pages;
-    hp->owner = h;
-    hp->first = b;
-    hp->flags = flags;
-
-    hdr_set(h, b, (bytes - first) | KH_FLAG_FREE);
-    h->block_bytes += bytes - first;
-    poison_fill(poison_start(b), (char *)base + bytes - KH_PAYLOAD_OFF);
-    released_forget(h, (uintptr_t)base, bytes);
-    block *s = heap_sentinel(hp, h->page_size);
-    s->prev_size = bytes - first;
-    hdr_set(h, s, bytes | KH_FLAG_SENTINEL | KH_FLAG_PREV_FREE);
-    hp->prev = NULL;
-    hp->next = h->heaps;
-    if (h->heaps != NULL)
-        h->heaps->prev = hp;
-    h->heaps = hp;
-    h->stats.heaps++;
-    note_pages(h, base, pages);
-    return b;
-}
-
-/* Full tier: the last few runs given back, so a double free of a block in
- * them is reported instead of reading pages that are gone. */
+/* Full tier: a pointer into one of the last few runs the page layer gave
+ * back (pages.c notes them) is a double free, reported without reading
+ * pages that are gone. */
 #if KHEAP_HARDEN
-static void released_note(kheap *h, uintptr_t start, size_t bytes)
-{
-    unsigned i = h->released_next++ % 4;
-    h->released[i][0] = start;
-    h->released[i][1] = start + bytes;
-}
-
-static void released_forget(kheap *h, uintptr_t start, size_t bytes)
-{
-    for (unsigned i = 0; i < 4; i++)
-        if (h->released[i][0] < start + bytes && start < h->released[i][1])
-            h->released[i][0] = h->released[i][1] = 0;
-}
-
 static bool released_holds(const kheap *h, uintptr_t a)
 {
     for (unsigned i = 0; i < 4; i++)
@@ -358,182 +251,21 @@ static bool released_holds(const kheap *h, uintptr_t a)
     return false;
 }
 #else
-static void released_note(kheap *h, uintptr_t start, size_t bytes) { (void)h, (void)start, (void)bytes; }
-static void released_forget(kheap *h, uintptr_t start, size_t bytes) { (void)h, (void)start, (void)bytes; }
 static bool released_holds(const kheap *h, uintptr_t a) { (void)h, (void)a; return false; }
 #endif
 
-COLD void heap_release(kheap *h, heap *hp)
-{
-    if (hp->prev != NULL)
-        hp->prev->next = hp->next;
-    else
-        h->heaps = hp->next;
-    if (hp->next != NULL)
-        hp->next->prev = hp->prev;
-    if (h->top == hp)
-        h->top = NULL;
-    if (h->spare == hp)
-        h->spare = NULL;
-    h->stats.pages -= hp->pages;
-    h->stats.heaps--;
-    h->block_bytes -= block_size(hp->first);
-    hp->magic = 0;
-    released_note(h, (uintptr_t)hp, hp->pages * h->page_size);
-    h->config.provider.unmap(h->config.provider.ctx, hp, hp->pages);
-}
-
 /* Takes free block b out of the index, or out of the dv. */
-static void block_unfree(kheap *h, block *b)
+void kh_block_unfree(kheap *h, block *b)
 {
     if (b == h->dv)
         h->dv = NULL;
     else
         index_remove(h, b);
 }
-
-/* Extends hp in place by enough pages for its last block to be free and at
- * least `extra` bytes larger than the free space it ends with now.
- * Returns that last block (free, out of the index and the dv), or NULL
- * with nothing changed when the provider cannot grow the run. */
-COLD block *heap_grow(kheap *h, heap *hp, size_t extra)
-{
-    size_t ps = h->page_size;
-    size_t pages = pages_for(h, extra);
-    if (h->config.provider.grow == NULL || pages == 0 ||
-        extra >= KH_MAX_BLOCK || hp->pages + pages >= (KH_MAX_BLOCK >> h->page_shift))
-        return NULL;
-    char *end = heap_end(hp, ps);
-    if (!h->config.provider.grow(h->config.provider.ctx, end, pages))
-        return NULL;
-    block *s = heap_sentinel(hp, ps);
-    block *b;
-    if (block_prev_is_free(s)) {
-        b = (block *)(void *)((char *)s - s->prev_size);
-        block_unfree(h, b);
-        block_set_size(h, b, block_size(b) + pages * ps);
-    } else {
-        b = s;
-        hdr_set(h, b, (pages * ps) | KH_FLAG_FREE);
-    }
-    hp->pages += pages;
-    h->block_bytes += pages * ps;
-    note_pages(h, end, pages);
-    released_forget(h, (uintptr_t)end, pages * ps);
-    poison_fill(b == s ? poison_start(b) : (char *)s, (char *)heap_sentinel(hp, ps));
-    s = heap_sentinel(hp, ps);
-    s->prev_size = block_size(b);
-    hdr_set(h, s, (hp->pages * ps) | KH_FLAG_SENTINEL | KH_FLAG_PREV_FREE);
-    return b;
-}
-
-static bool heap_is_empty(const heap *hp, size_t page_size)
-{
-    return block_is_free(hp->first) && block_next(hp->first) == heap_sentinel(hp, page_size);
-}
-
-/* How many of the `whole` free pages at an end of hp go back: those beyond
- * `slack`, while hp keeps base_pages (a large heap, which holds one block:
- * one page). */
-static size_t trim_count(const heap *hp, size_t whole, size_t slack)
-{
-    size_t room = hp->pages - ((hp->flags & KH_HEAP_LARGE) ? 1 : hp->base_pages);
-    if (whole <= slack)
-        return 0;
-    whole -= slack;
-    return whole < room ? whole : room;
-}
-
-/* Gives the whole free pages at the top of hp back (trim_count says how
- * many); b is hp's free last block, merged and out of the index.  Returns
- * false when b still stands (the caller places it), true when trimming
- * used it up (its header word is then the sentinel). */
-COLD bool heap_trim(kheap *h, heap *hp, block *b, size_t slack)
-{
-    size_t ps = h->page_size;
-    char *end = heap_end(hp, ps);
-    char *payload = block_payload(b);
-    char *new_end = (char *)align_up((uintptr_t)payload, ps);
-    size_t kept = (size_t)(new_end - payload);
-    if ((kept != 0 && kept < KH_MIN_BLOCK) || (kept == 0 && b == hp->first))
-        new_end += ps;
-    if (new_end >= end)
-        return false;
-    size_t cut = trim_count(hp, (size_t)(end - new_end) >> h->page_shift, slack);
-    if (cut == 0)
-        return false;
-    new_end = end - cut * ps;
-    kept = (size_t)(new_end - payload);
-    hp->pages -= cut;
-    h->block_bytes -= cut * ps;
-    h->stats.pages -= cut;
-    block *s = heap_sentinel(hp, ps);
-    if (kept == 0) {
-        /* b's header word becomes the sentinel: the block before b is in
-         * use, so PREV_FREE stays clear. */
-        hdr_set(h, s, (hp->pages * ps) | KH_FLAG_SENTINEL | (b->size & KH_FLAG_PREV_FREE));
-    } else {
-        block_set_size(h, b, kept);
-        s->prev_size = kept;
-        hdr_set(h, s, (hp->pages * ps) | KH_FLAG_SENTINEL | KH_FLAG_PREV_FREE);
-    }
-    released_note(h, (uintptr_t)new_end, cut * ps);
-    h->config.provider.unmap(h->config.provider.ctx, new_end, cut);
-    return kept == 0;
-}
-
-/* Moves hp's header to `to` (inside hp, page aligned) and fixes every link
- * to it; the caller sets what else changes. */
-COLD heap *heap_move(kheap *h, heap *hp, heap *to)
-{
-    *to = *hp;
-    hp->magic = 0;
-    if (to->prev != NULL)
-        to->prev->next = to;
-    else
-        h->heaps = to;
-    if (to->next != NULL)
-        to->next->prev = to;
-    if (h->top == hp)
-        h->top = to;
-    if (h->spare == hp)
-        h->spare = to;
-    return to;
-}
-
-/* b: a merged free block, out of the index, that ends at the sentinel
- * `next`.  Gives the heap, or the whole free pages at its top, back to the
- * provider where the policy says so: an empty heap goes back unless it is
- * the one spare; a heap keeps base_pages while it lives (a large heap: what
- * it uses), and while it holds blocks one free page as slack, so a free and
- * an alloc at its top do not unmap and map the same page in turn.  Pages a
- * heap took in below (heap_extend_down) go back only with the whole heap:
- * telling a first block from any other would mean reading the word before
- * it, which belongs to a live block (another thread's data).  Returns the
- * block that still stands (smaller), or NULL when none does. */
-COLD block *heap_edge_freed(kheap *h, block *b, block *next)
-{
-    heap *hp = heap_of_sentinel(next);
-    bool empty = b == hp->first;
-    if (empty && !(hp->flags & KH_HEAP_HOME)) {
-        bool keep = !(hp->flags & KH_HEAP_LARGE) &&
-                    (h->spare == NULL || h->spare == hp || !heap_is_empty(h->spare, h->page_size));
-        if (!keep) {
-            heap_release(h, hp);
-            return NULL;
-        }
-        h->spare = hp;
-    }
-    if (hp->pages <= hp->base_pages && !(hp->flags & KH_HEAP_LARGE))
-        return b;
-    size_t slack = empty || (hp->flags & KH_HEAP_LARGE) ? 0 : 1;
-    return heap_trim(h, hp, b, slack) ? NULL : b;
-}
-
 /* b: a block leaving use, its bytes poisoned (full tier).  Marks it free,
  * merges it with free neighbours and puts the result where it belongs: in
- * the dv when it touched the dv, back to the provider when the policy says
- * so, else in the index.  Sizes travel in locals: every header word is read once
+ * the dv when it touched the dv, to the page layer when it ends a span
+ * (which may give pages back), else in the index.  Sizes travel in locals: every header word is read once
  * and written once. */
 HOT void block_free(kheap *h, block *b)
 {
@@ -572,10 +304,10 @@ HOT void block_free(kheap *h, block *b)
     hdr_set(h, next, next_word | KH_FLAG_PREV_FREE);
     next->prev_size = size;
     /* Only a block that ends its heap can give pages back. */
-    if (next_word & KH_FLAG_SENTINEL) {
+    if ((next_word & KH_FLAG_SENTINEL) && h->layer != NULL) {
         if (in_dv)
             h->dv = NULL;
-        b = heap_edge_freed(h, b, next);
+        b = h->layer->edge_freed(h, b, next);
         if (b == NULL)
             return;
         size = block_size(b);
@@ -588,114 +320,14 @@ HOT void block_free(kheap *h, block *b)
         index_insert(h, b, size);
 }
 
-/* The run [base, base + pages) ends where normal heap hp begins (a
- * provider that maps top down, as the region shim and Linux do, puts a new
- * run there): hp takes it in as its new bottom.  Its header moves down to
- * base and the old header's bytes join the free space, so the heaps stay
- * one and nothing is lost at a boundary.  Returns hp's first block, free and
- * out of the index: the new pages and the old first block when it was
- * free. */
-COLD block *heap_extend_down(kheap *h, heap *hp, char *base, size_t pages)
-{
-    size_t ps = h->page_size, bytes = pages * ps;
-    block *old_first = hp->first;
-    heap *nh = heap_move(h, hp, (heap *)(void *)base);
-    nh->pages += pages;
-    nh->first = (block *)(void *)((char *)old_first - bytes);
-    block *b = nh->first, *next = old_first;
-    size_t size = bytes;
-    if (block_is_free(old_first)) {
-        block_unfree(h, old_first);
-        size += block_size(old_first);
-        next = block_next(old_first);
-    }
-    hdr_set(h, b, size | KH_FLAG_FREE);
-    hdr_set(h, next, next->size | KH_FLAG_PREV_FREE);
-    next->prev_size = size;
-    block *s = heap_sentinel(nh, ps);
-    hdr_set(h, s, (nh->pages * ps) | (s->size & KH_FLAG_MASK));
-    h->block_bytes += bytes;
-    released_forget(h, (uintptr_t)base, bytes);
-    note_pages(h, base, pages);
-    poison_fill(poison_start(b), (char *)next);
-    return b;
-}
-
-/* A new normal heap of `pages` pages (fewer, min_pages, when the provider
- * has no more), or the run taken into the newest heap when it lies right
- * below it and the provider can take such joined runs back as one. */
-COLD block *heap_add(kheap *h, size_t pages, size_t min_pages)
-{
-    char *base = h->config.provider.map(h->config.provider.ctx, pages);
-    if (base == NULL && pages > min_pages)
-        base = h->config.provider.map(h->config.provider.ctx, pages = min_pages);
-    if (base == NULL)
-        return NULL;
-    heap *top = h->top;
-    if (top != NULL && h->config.provider.unmap_spans_runs && !(top->flags & KH_HEAP_HOME) &&
-        base + pages * h->page_size == (char *)top &&
-        top->pages + pages < (KH_MAX_BLOCK >> h->page_shift))
-        return heap_extend_down(h, top, base, pages);
-    block *b = heap_setup(h, base, pages, sizeof(heap), 0);
-    h->top = h->heaps;
-    return b;
-}
-
-/* A heap of its own for one large block of `need` bytes whose payload is
- * a multiple of `align` (a power of two; KH_ALIGN for a plain request).  The
- * run is mapped with room to slide the payload up to that multiple; the
- * whole pages before the page that takes the header and after the block go
- * straight back, so the heap holds the block and nothing else ever lands
- * there (its free pages would otherwise pin it).  Returns the block, free
- * and out of the index, or NULL. */
-COLD block *large_map(kheap *h, size_t need, size_t align)
-{
-    size_t ps = h->page_size, off0 = first_payload_offset(sizeof(heap));
-    size_t slide = align > KH_ALIGN ? align - KH_ALIGN : 0;
-    if (need >= KH_MAX_BLOCK || slide >= KH_MAX_BLOCK || off0 + slide >= KH_MAX_BLOCK - need)
-        return NULL;
-    size_t run = pages_for(h, off0 + slide + need);
-    char *base = h->config.provider.map(h->config.provider.ctx, run);
-    if (base == NULL)
-        return NULL;
-    uintptr_t payload = align_up((uintptr_t)base + off0, align);
-    char *hp = (char *)((payload - off0) & ~(uintptr_t)(ps - 1));
-    size_t lead = (size_t)(hp - base) >> h->page_shift;
-    size_t pages = pages_for(h, (size_t)(payload - (uintptr_t)hp) + need);
-    if (lead != 0)
-        h->config.provider.unmap(h->config.provider.ctx, base, lead);
-    if (run - lead > pages)
-        h->config.provider.unmap(h->config.provider.ctx, hp + pages * ps, run - lead - pages);
-    return heap_setup(h, hp, pages, (size_t)(payload - (uintptr_t)hp) - KH_HDR, KH_HEAP_LARGE);
-}
-
-/* A free block of at least `need` bytes (need below the large threshold)
- * from the provider, by growing the newest heap in place, at its top or at
- * its bottom, or from a new heap.  Grown or new space is used directly, not
- * searched for: `need` is enough there, without the search's rounding up
- * to a class. */
-COLD block *normal_from_provider(kheap *h, size_t need)
-{
-    if (h->top != NULL) {
-        block *s = heap_sentinel(h->top, h->page_size);
-        size_t tail = block_prev_is_free(s) ? s->prev_size : 0;
-        block *b = heap_grow(h, h->top, need > tail ? need - tail : 0);
-        if (b != NULL)
-            return b;
-    }
-    size_t min_pages = heap_pages_for(h, sizeof(heap), need);
-    if (min_pages == 0)
-        return NULL;
-    return heap_add(h, min_pages < h->heap_pages ? h->heap_pages : min_pages, min_pages);
-}
-
-/* alloc's way to the provider, out of line so the index path stays lean:
- * a large request gets a heap of its own (the block is not split), any
- * other grows or adds a normal heap. */
-COLD void *alloc_from_provider(kheap *h, size_t need, size_t request)
+/* alloc's way to the page layer, out of line so the index path stays lean:
+ * a large request gets a span of its own (the block is not split), any
+ * other a block the page layer finds room for (pages.h: refill).  Without
+ * a page layer (kheap_create_in) there is no more memory. */
+COLD void *alloc_from_layer(kheap *h, size_t need, size_t request)
 {
     bool large = need >= h->large_threshold;
-    block *b = large ? large_map(h, need, KH_ALIGN) : normal_from_provider(h, need);
+    block *b = h->layer != NULL ? h->layer->refill(h, need, large ? KH_ALIGN : 0) : NULL;
     if (b == NULL)
         return NULL;
     block_use(h, b, need, !large);
@@ -714,7 +346,7 @@ HOT void *alloc_locked(kheap *h, size_t size)
             if (!stopped(h))
                 return block_payload(b);
         } else if (!stopped(h)) {
-            void *p = alloc_from_provider(h, need, size);
+            void *p = alloc_from_layer(h, need, size);
             if (p != NULL)
                 return p;
         }
@@ -935,12 +567,12 @@ static bool block_resize_in_place(kheap *h, block *b, size_t need)
     size_t next_free = block_is_free(next) ? block_size(next) : 0;
     if (size + next_free < need) {
         block *after = next_free != 0 ? block_next(next) : next;
-        if (!block_is_sentinel(after) ||
-            heap_grow(h, heap_of_sentinel(after), need - size - next_free) == NULL)
+        if (!block_is_sentinel(after) || h->layer == NULL ||
+            h->layer->grow(h, (block *)after, need - size - next_free) == NULL)
             return false;
         next = block_next(b);
     } else {
-        block_unfree(h, next);
+        kh_block_unfree(h, next);
         if (stopped(h))
             return false;
     }
@@ -953,138 +585,13 @@ static bool block_resize_in_place(kheap *h, block *b, size_t need)
     return true;
 }
 
-/* The large heap whose one block is b (in use), or NULL: found through
- * b's next header, the sentinel, never through the bytes before b. */
-static heap *large_heap_of(const block *b)
-{
-    const block *next = block_next(b);
-    if (!block_is_sentinel(next))
-        return NULL;
-    heap *hp = heap_of_sentinel(next);
-    return (hp->flags & KH_HEAP_LARGE) && hp->first == b ? hp : NULL;
-}
-
-/* Resizes b, the one block of large heap hp, in place to hold `need`
- * bytes: the whole pages past it go back, or the provider grows the run,
- * so the heap stays exactly the block's.  False, nothing changed, when the
- * run cannot grow. */
-static bool large_resize(kheap *h, heap *hp, block *b, size_t need)
-{
-    size_t ps = h->page_size, start = (size_t)((char *)block_payload(b) - (char *)hp);
-    if (need >= KH_MAX_BLOCK - start)
-        return false;
-    size_t pages = pages_for(h, start + need), had = hp->pages;
-    char *end = heap_end(hp, ps);
-    if (pages > had) {
-        if (h->config.provider.grow == NULL ||
-            !h->config.provider.grow(h->config.provider.ctx, end, pages - had))
-            return false;
-        note_pages(h, end, pages - had);
-        released_forget(h, (uintptr_t)end, (pages - had) * ps);
-    } else if (pages == had) {
-        return true;
-    }
-    size_t old = block_size(b);
-    hp->pages = pages;
-    block *s = heap_sentinel(hp, ps);
-    hdr_set(h, s, (pages * ps) | KH_FLAG_SENTINEL);
-    size_t size = (size_t)((char *)s - (char *)b);
-    block_set_size(h, b, size);
-    h->block_bytes += size - old;
-    h->use.in_use_bytes += size - old;
-    if (h->use.in_use_bytes > h->use.peak_in_use_bytes)
-        h->use.peak_in_use_bytes = h->use.in_use_bytes;
-    if (pages < had) {
-        h->stats.pages -= had - pages;
-        released_note(h, (uintptr_t)heap_end(hp, ps), (had - pages) * ps);
-        h->config.provider.unmap(h->config.provider.ctx, heap_end(hp, ps), had - pages);
-    }
-    return true;
-}
-
 /* ------------------------------------------------------------ interface */
-
-static bool config_valid(const kheap_config *c)
-{
-    size_t ps = c->provider.page_size;
-    return c->provider.map != NULL && c->provider.unmap != NULL &&
-           (c->lock == NULL) == (c->unlock == NULL) &&
-           ps >= 64 && (ps & (ps - 1)) == 0 && ps < KH_MAX_BLOCK;
-}
-
-#if KHEAP_HARDEN
-/* A key when the caller gives none: the instance's address, mixed so that
- * nearby instances get unrelated keys. */
-static uintptr_t secret_from(uintptr_t x)
-{
-    x ^= x >> 7;
-    x *= (uintptr_t)0x9e3779b97f4a7c15u;
-    x ^= x >> 13;
-    return x | 1u;
-}
-#endif
-
-static size_t home_header_bytes(void)
-{
-    return align_up(sizeof(heap), alignof(struct kheap)) + sizeof(struct kheap);
-}
-
-kheap *kheap_create(const kheap_config *config)
-{
-    if (config == NULL || !config_valid(config))
-        return NULL;
-    /* Only the page geometry is needed before the instance exists. */
-    kheap geometry;
-    geometry.page_size = config->provider.page_size;
-    geometry.page_shift = fls_size(geometry.page_size);
-    size_t header = home_header_bytes();
-    size_t min_pages = pages_for(&geometry, first_payload_offset(header) + KH_MIN_BLOCK);
-    size_t heap_pages = config->heap_pages != 0 ? config->heap_pages
-                                                : pages_for(&geometry, KHEAP_DEFAULT_HEAP_BYTES);
-    size_t max_pages = (KH_MAX_BLOCK >> geometry.page_shift) - 1;
-    if (heap_pages > max_pages)
-        heap_pages = max_pages;
-    size_t pages = heap_pages > min_pages ? heap_pages : min_pages;
-    char *base = config->provider.map(config->provider.ctx, pages);
-    if (base == NULL && pages > min_pages) {
-        pages = min_pages;
-        base = config->provider.map(config->provider.ctx, pages);
-    }
-    if (base == NULL)
-        return NULL;
-
-    kheap *h = (kheap *)(void *)(base + align_up(sizeof(heap), alignof(struct kheap)));
-    __builtin_memset(h, 0, sizeof *h);
-    h->layout = KH_LAYOUT;
-    h->config = *config;
-#if KHEAP_HARDEN
-    h->secret = config->secret != 0 ? config->secret : secret_from((uintptr_t)h);
-#endif
-    h->page_size = geometry.page_size;
-    h->page_shift = geometry.page_shift;
-    h->heap_pages = heap_pages;
-    size_t quarter = (heap_pages << h->page_shift) / 4;
-    h->exit_work = config->unlock != NULL;
-    h->large_threshold = config->large_threshold != 0 ? config->large_threshold
-                         : quarter > KHEAP_DEFAULT_LARGE_BYTES ? quarter
-                                                               : KHEAP_DEFAULT_LARGE_BYTES;
-    h->dv = heap_setup(h, base, pages, header, KH_HEAP_HOME);
-    h->top = h->heaps;
-    return h;
-}
 
 void kheap_destroy(kheap *h)
 {
-    if (!usable(h))
+    if (!usable(h) || h->layer == NULL)
         return;
-    kheap_provider provider = h->config.provider;
-    heap *hp = h->heaps;
-    while (hp != NULL) {
-        heap *next = hp->next;
-        hp->magic = 0;
-        provider.unmap(provider.ctx, hp, hp->pages);
-        hp = next;
-    }
+    h->layer->release_all(h);
 }
 
 void *kheap_alloc(kheap *h, size_t size)
@@ -1148,9 +655,8 @@ void *kheap_realloc(kheap *h, void *p, size_t size)
     } else if (bad == NULL && !canary_reported(h, b)) {
         size_t need = request_block_size(size);
         size_t had = block_request(h, b);
-        heap *large = large_heap_of(b);
-        if (need != 0 && (large != NULL ? large_resize(h, large, b, need)
-                                        : block_resize_in_place(h, b, need))) {
+        int own = need != 0 && h->layer != NULL ? h->layer->resize_own(h, b, need) : -1;
+        if (need != 0 && (own >= 0 ? own != 0 : block_resize_in_place(h, b, need))) {
             canary_set(h, b, size);
             result = p;
         } else if (need != 0 && (result = alloc_locked_call(h, size)) != NULL) {
@@ -1189,11 +695,11 @@ void *kheap_aligned_alloc(kheap *h, size_t align, size_t size)
     block *b = NULL;
     if (need != 0 && align < KH_MAX_BLOCK && total > need && total < KH_MAX_BLOCK && !stopped(h)) {
         if (large) {
-            b = large_map(h, need, align);
+            b = h->layer != NULL ? h->layer->refill(h, need, align) : NULL;
         } else {
             b = block_take(h, total);
-            if (b == NULL && !stopped(h))
-                b = normal_from_provider(h, total);
+            if (b == NULL && !stopped(h) && h->layer != NULL)
+                b = h->layer->refill(h, total, 0);
         }
     }
     if (b == NULL || stopped(h)) {
@@ -1234,4 +740,72 @@ size_t kheap_usable_size(kheap *h, const void *p)
         misuse(h, bad, p);
     leave(h, saved);
     return usable;
+}
+
+/* ------------------------------------------------ an instance over a buffer */
+
+/* The config kheap_create_in takes: NULL, or only hooks (and the key). */
+static bool config_fixed_valid(const kheap_config *c)
+{
+    const kheap_provider *p = &c->provider;
+    return p->ctx == NULL && p->page_size == 0 && p->map == NULL && p->unmap == NULL &&
+           p->grow == NULL && !p->unmap_spans_runs && p->owns == NULL &&
+           c->heap_pages == 0 && c->large_threshold == 0 &&
+           (c->lock == NULL) == (c->unlock == NULL);
+}
+
+kheap *kheap_create_in(void *buffer, size_t bytes, const kheap_config *config)
+{
+    if (buffer == NULL || (config != NULL && !config_fixed_valid(config)))
+        return NULL;
+    uintptr_t start = align_up((uintptr_t)buffer, KH_ALIGN);
+    uintptr_t end = (uintptr_t)buffer + bytes;
+    if (end < (uintptr_t)buffer || start < (uintptr_t)buffer)
+        return NULL;
+    end &= ~(uintptr_t)(KH_ALIGN - 1);
+    /* The span is one "heap" of KH_ALIGN-byte pages: its sentinel holds
+     * its length, which must stay a valid block size. */
+    size_t len = end > start ? (size_t)(end - start) : 0;
+    if (len >= KH_MAX_BLOCK)
+        len = KH_MAX_BLOCK - KH_ALIGN;
+    size_t header = home_header_bytes(), first = first_payload_offset(header);
+    if (len < first + KH_MIN_BLOCK)
+        return NULL;
+
+    char *base = (char *)start;
+    heap *hp = (heap *)(void *)base;
+    kheap *h = (kheap *)(void *)(base + align_up(sizeof(heap), alignof(struct kheap)));
+    __builtin_memset(h, 0, sizeof *h);
+    h->layout = KH_LAYOUT;
+    if (config != NULL)
+        h->config = *config;
+#if KHEAP_HARDEN
+    h->secret = h->config.secret != 0 ? h->config.secret : secret_from((uintptr_t)h);
+#endif
+    h->page_size = KH_ALIGN;
+    h->page_shift = KH_ALIGN_LOG2;
+    h->exit_work = h->config.unlock != NULL;
+    h->large_threshold = SIZE_MAX; /* no heap of its own: everything is split from the span */
+
+    block *b = (block *)(void *)(base + first - KH_PAYLOAD_OFF);
+    hp->magic = KH_HEAP_MAGIC;
+    hp->pages = hp->base_pages = len >> KH_ALIGN_LOG2;
+    hp->next = hp->prev = NULL;
+    hp->owner = h;
+    hp->first = b;
+    hp->flags = KH_HEAP_HOME;
+    hdr_set(h, b, (len - first) | KH_FLAG_FREE);
+    poison_fill(poison_start(b), base + len - KH_PAYLOAD_OFF);
+    block *s = heap_sentinel(hp, KH_ALIGN);
+    s->prev_size = len - first;
+    hdr_set(h, s, len | KH_FLAG_SENTINEL | KH_FLAG_PREV_FREE);
+
+    h->heaps = hp;
+    h->block_bytes = len - first;
+    h->first = start + KH_PAYLOAD_OFF;
+    h->span = len - KH_PAYLOAD_OFF;
+    h->stats.pages = h->stats.peak_pages = hp->pages;
+    h->stats.heaps = 1;
+    h->dv = b;
+    return h;
 }
