@@ -365,9 +365,20 @@ HOT void *alloc_locked(kheap *h, size_t size)
 HOT bool words_held(const kheap *h, const void *near, const void *from, const void *to)
 {
     bool (*owns)(void *, const void *) = h->config.provider.owns;
-    size_t ps = h->page_size;
+    uintptr_t ps = h->page_size;
+    if (near != NULL && (((uintptr_t)near ^ (uintptr_t)from) | ((uintptr_t)near ^ (uintptr_t)to)) < ps)
+        return true;
     if (owns == NULL)
         return true;
+    /* The newest normal heap, where most blocks live, is held whole as
+     * long as it is the instance's (its trims shrink hp->pages first), so
+     * words inside it need no call. */
+    const heap *top = h->top;
+    if (top != NULL) {
+        uintptr_t base = (uintptr_t)top, bytes = (uintptr_t)top->pages << h->page_shift;
+        if ((uintptr_t)from - base < bytes && (uintptr_t)to - base < bytes)
+            return true;
+    }
     if ((near == NULL || ((uintptr_t)near ^ (uintptr_t)from) >= ps) && !owns(h->config.provider.ctx, from))
         return false;
     return ((uintptr_t)from ^ (uintptr_t)to) < ps || owns(h->config.provider.ctx, to);
