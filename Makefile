@@ -109,7 +109,7 @@ $(FS_DIR)/alloc-%.o: $(ALLOC_SRC) $(ALLOC_HDR) | deps-target
 	$(Q)for s in $(ALLOC_SRC); do \
 		arm-none-eabi-gcc $(FS_FLAGS) -mcpu=$* -c $$s -o $(@D)/$*/$$(basename $$s .c).o || exit 1; \
 	done
-	$(Q)arm-none-eabi-ld -r $(@D)/$*/*.o -o $@
+	$(Q)arm-none-eabi-ld -r $(addprefix $(@D)/$*/,$(notdir $(ALLOC_SRC:.c=.o))) -o $@
 
 # One case per object; an object nm cannot read, or one without
 # kheap_alloc (nothing compiled into it), fails rather than passing with no
@@ -160,8 +160,15 @@ all: $(HOST_DIR)/ktest-asan
 # tests/expected-counts states for it; `make test-counts` rewrites that
 # file from the last run's logs, for a commit that adds or drops cases on
 # purpose.
-test: test-host test-freestanding test-core-alone $(DROPIN_TESTS) $(FUZZ_TESTS) $(TOOLS_TESTS) $(TARGET_TESTS) \
-      test-summary-selfcheck
+# Every stage runs even when one fails (make -k in a sub-make), so the run
+# always ends with the summary line, which names each stage that failed or
+# left no log (a stage whose build broke leaves none).
+TEST_STAGES := test-host test-freestanding test-core-alone $(DROPIN_TESTS) $(FUZZ_TESTS) \
+               $(TOOLS_TESTS) $(TARGET_TESTS) test-summary-selfcheck
+.PHONY: test-stages
+test-stages: $(TEST_STAGES)
+test:
+	$(Q)$(MAKE) --no-print-directory -k test-stages || true
 	$(Q)sh tests/summary.sh $(RESULTS)
 
 # The judge is tested too: summary.sh on fabricated logs must pass a good
