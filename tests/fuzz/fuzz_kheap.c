@@ -1140,8 +1140,11 @@ static struct {
 
 static const char *const texts_misaligned[] = {"misaligned pointer", NULL};
 static const char *const texts_foreign[] = {"foreign pointer: outside every heap", NULL};
+/* A block that ended its heap may have been trimmed away at a page boundary:
+ * the word below a page-aligned pointer is then the heap's new sentinel. */
 static const char *const texts_double_free[] = {
     "double free",
+    "not a block (interior pointer or bad header)",
     "header check failed: double free, or a write over the header",
     "double free after a merge, or overflow into the next header",
     "double free: its heap was given back",
