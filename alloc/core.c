@@ -399,7 +399,10 @@ static const char *next_validate(const kheap *h, const block *next, size_t next_
     uintptr_t at = (uintptr_t)next;
     if (next_word & KH_FLAG_FREE) {
         const block *after = (const block *)(at + size);
-        if (size > h->first + h->span - at || !words_held(h, HDR_SIZE(next), after, HDR_SIZE(after)) ||
+        /* after's header must end inside the instance's bounds: with no
+         * owns() (a buffer instance) nothing else keeps the read in. */
+        if (size > h->first + h->span - KH_PAYLOAD_OFF - at ||
+            !words_held(h, HDR_SIZE(next), after, HDR_SIZE(after)) ||
             after->prev_size != size || !(after->size & KH_FLAG_PREV_FREE) || !hdr_ok(h, after))
             return "overflow into the next block's header";
     } else {
