@@ -533,6 +533,69 @@ static void t_double_free_into_another_instance(const ktest_env *env)
     kt_close(&t, env);
 }
 
+/* A double free of a block whose page went back with a heap's top trim:
+ * the block before it is free, so freeing it merges both and trims all
+ * but a page of slack above the merged block's start, taking the freed
+ * block's own header page.  The second free must be reported from the
+ * provider's owns() or, without one (`no_owns`), from the full tier's
+ * record of runs given back. */
+static void double_free_after_top_trim(const ktest_env *env, bool no_owns)
+{
+    kt_heap t;
+    size_t ps = env->region_provider->page_size;
+    kt_opts o = {.bytes = 40 * ps, .heap_pages = 8, .large_threshold = 64 * ps, .wrap = no_owns};
+    if (!kt_open(&t, env, &o))
+        return;
+    kheap *h = t.h;
+    /* c: the first block of a second heap (the home heap filled first). */
+    void *c = NULL, *home[16];
+    unsigned n = 0;
+    while (n < 16 && kt_stats(h).heaps < 2 && (home[n] = kheap_alloc(h, ps)) != NULL)
+        n++;
+    c = n > 0 && kt_stats(h).heaps == 2 ? home[--n] : NULL;
+    char *f = c != NULL ? kheap_alloc(h, 3 * ps) : NULL;
+    /* A page: more than any block the filling left free, so it is carved
+     * from the free space right after f. */
+    char *p = f != NULL ? kheap_alloc(h, ps) : NULL;
+    /* d does not fit: the provider maps a run below the second heap, which
+     * takes it in, so that heap now holds more pages than it was mapped
+     * with and its top can be trimmed. */
+    void *d = p != NULL ? kheap_alloc(h, 5 * ps) : NULL;
+    if (d != NULL && kt_stats(h).heaps == 2 && p == f + kt_block_for(3 * ps)) {
+        size_t pages = kt_stats(h).pages;
+        kheap_free(h, f);
+        kheap_free(h, p);
+        KT_TRUE(kt_stats(h).pages < pages);
+        kheap_stats before = kt_stats(h);
+        kheap_free(h, p);
+        KT_EQ(1, t.panic.count);
+        KT_PTR_EQ(p, t.panic.addr);
+        KT_STR_EQ(GONE_TEXT, t.panic.what);
+        kheap_stats after = kt_stats(h);
+        KT_SAME_STATS(&before, &after, 0);
+        KT_CHECK(h);
+    } else {
+        ktest_fail_msg(__FILE__, __LINE__, "a second heap grown below", "set up", "not");
+    }
+    kheap_free(h, d);
+    kheap_free(h, c);
+    while (n > 0)
+        kheap_free(h, home[--n]);
+    kt_close(&t, env);
+}
+
+static void t_double_free_after_top_trim(const ktest_env *env)
+{
+    double_free_after_top_trim(env, false);
+}
+
+#if KHEAP_HARDEN
+static void t_double_free_after_top_trim_no_owns(const ktest_env *env)
+{
+    double_free_after_top_trim(env, true);
+}
+#endif
+
 /* ------------------------------------------------ forged size words */
 
 /* free(x) after its header's size word was overwritten with each of eight
@@ -664,6 +727,12 @@ static const ktest_case cases[] = {
      t_double_free_of_released_heap},
     {"misuse: a double free into another instance's pages on a shared region is reported",
      t_double_free_into_another_instance},
+    {"misuse: a double free of a block whose page went with a top trim is reported",
+     t_double_free_after_top_trim},
+#if KHEAP_HARDEN
+    {"misuse(full): without owns(), a top trim's pages are remembered for a double free",
+     t_double_free_after_top_trim_no_owns},
+#endif
     {"misuse: free reports a size word forged with each of eight patterns",
      t_forged_sizes_reported},
 #ifdef KTEST_HOST
