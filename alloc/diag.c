@@ -81,19 +81,37 @@ void kheap_stats_get(kheap *h, kheap_stats *stats)
     kheap_unlock(h, saved);
 }
 
-/* A heap from the instance's list that may be walked: page aligned, inside
- * the instance's pages, its header and sentinel intact.  The list itself is
- * walked at most stats.heaps steps. */
+/* What is wrong with heap hp's header, sentinel or first-block pointer, or
+ * NULL: where it lies is tested before any of it is read.  The checker
+ * reports it; the walk and the dump stop at such a heap. */
+static const char *heap_header_why(const kheap *h, const heap *hp)
+{
+    if (((uintptr_t)hp & (h->page_size - 1)) != 0)
+        return "heap is not page aligned";
+    if ((uintptr_t)hp + KH_PAYLOAD_OFF < h->first || (uintptr_t)hp + KH_PAYLOAD_OFF - h->first >= h->span)
+        return "heap lies outside the instance's bounds";
+    if (hp->magic != KH_HEAP_MAGIC)
+        return "heap header magic is wrong";
+    if (hp->owner != h)
+        return "heap header names another instance";
+    if (hp->pages == 0 || hp->base_pages == 0)
+        return "heap page count is zero";
+    if (hp->pages > (((uintptr_t)h->first + h->span - (uintptr_t)hp) >> h->page_shift))
+        return "heap lies outside the instance's bounds";
+    const block *s = heap_sentinel(hp, h->page_size);
+    if (!block_is_sentinel(s) || block_size(s) != hp->pages * h->page_size || !hdr_ok(h, s))
+        return "heap sentinel is missing or has the wrong length";
+    if ((char *)hp->first < (char *)(hp + 1) - KH_WORD || (char *)hp->first >= (char *)s)
+        return "heap's first block lies outside it";
+    return NULL;
+}
+
+/* A heap from the instance's list that may be walked: its header passes
+ * and its first block is aligned.  The list itself is walked at most
+ * stats.heaps steps. */
 static bool heap_walkable(const kheap *h, const heap *hp)
 {
-    if (((uintptr_t)hp & (h->page_size - 1)) != 0 || (uintptr_t)hp + KH_PAYLOAD_OFF < h->first ||
-        (uintptr_t)hp + KH_PAYLOAD_OFF - h->first >= h->span || hp->magic != KH_HEAP_MAGIC ||
-        hp->owner != h || hp->pages == 0 ||
-        hp->pages > (((uintptr_t)h->first + h->span - (uintptr_t)hp) >> h->page_shift))
-        return false;
-    const block *s = heap_sentinel(hp, h->page_size);
-    return block_is_sentinel(s) && block_size(s) == hp->pages * h->page_size &&
-           (char *)hp->first >= (char *)(hp + 1) - KH_WORD && (char *)hp->first < (char *)s &&
+    return heap_header_why(h, hp) == NULL &&
            ((uintptr_t)block_payload(hp->first) & (KH_ALIGN - 1)) == 0;
 }
 
@@ -152,24 +170,10 @@ static const char *check_block(const kheap *h, const heap *hp, const block *b,
 
 static const char *check_heap(const kheap *h, const heap *hp, check_totals *t)
 {
-    /* Where the header lies first: only then may it be read. */
-    if (((uintptr_t)hp & (h->page_size - 1)) != 0)
-        return "heap is not page aligned";
-    if ((uintptr_t)hp + KH_PAYLOAD_OFF < h->first || (uintptr_t)hp + KH_PAYLOAD_OFF - h->first >= h->span)
-        return "heap lies outside the instance's bounds";
-    if (hp->magic != KH_HEAP_MAGIC)
-        return "heap header magic is wrong";
-    if (hp->owner != h)
-        return "heap header names another instance";
-    if (hp->pages == 0 || hp->base_pages == 0)
-        return "heap page count is zero";
-    if (hp->pages > (((uintptr_t)h->first + h->span - (uintptr_t)hp) >> h->page_shift))
-        return "heap lies outside the instance's bounds";
+    const char *header = heap_header_why(h, hp);
+    if (header != NULL)
+        return header;
     const block *s = heap_sentinel(hp, h->page_size);
-    if (!block_is_sentinel(s) || block_size(s) != hp->pages * h->page_size || !hdr_ok(h, s))
-        return "heap sentinel is missing or has the wrong length";
-    if ((char *)hp->first < (char *)(hp + 1) - KH_WORD || (char *)hp->first >= (char *)s)
-        return "heap's first block lies outside it";
     bool prev_free = false;
     const block *b = hp->first;
     while (b != s) {
