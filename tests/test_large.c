@@ -17,6 +17,13 @@ static size_t first_payload(void)
     return (sizeof(heap) + KH_HDR + KH_ALIGN - 1) & ~(KH_ALIGN - 1);
 }
 
+/* The header of the large heap whose one block's payload is p: the page
+ * that holds the header right below the payload. */
+static const void *large_heap_at(const void *p, size_t ps)
+{
+    return (const void *)(((uintptr_t)p - first_payload()) & ~(uintptr_t)(ps - 1));
+}
+
 static size_t pages_of(size_t bytes, size_t ps)
 {
     return (bytes + ps - 1) / ps;
@@ -80,7 +87,7 @@ static void t_realloc_shrink_trims_large_heap(const ktest_env *env)
         goto out;
     }
     ktest_fill(p, small_size, 7);
-    const void *hp = (const void *)((uintptr_t)(p - first_payload()) & ~(uintptr_t)(ps - 1));
+    const void *hp = large_heap_at(p, ps);
     KT_EQ(s0.heaps + 1, kt_stats(t.h).heaps);
     KT_EQ(s0.pages + pages_of(first_payload() + kt_block_for(big), ps), kt_stats(t.h).pages);
     KT_PTR_EQ(p, kheap_realloc(t.h, p, small_size));
@@ -120,7 +127,7 @@ static void t_realloc_grow_large_in_place(const ktest_env *env)
         KT_PTR_EQ(p, kheap_realloc(t.h, p, 3 * ps));
         KT_PTR_EQ(p, kheap_realloc(t.h, p, 6 * ps));
         KT_TRUE(ktest_verify(p, 3 * ps, 3));
-        const void *hp = (const void *)((uintptr_t)(p - first_payload()) & ~(uintptr_t)(ps - 1));
+        const void *hp = large_heap_at(p, ps);
         KT_EQ(1, blocks_in_heap(t.h, hp));
         KT_CHECK(t.h);
         kheap_free(t.h, p);
@@ -189,7 +196,7 @@ static void t_large_aligned_heap_is_exact(const ktest_env *env)
         return;
     }
     KT_ALIGNED(p, align);
-    uintptr_t hp = ((uintptr_t)p - first_payload()) & ~(uintptr_t)(ps - 1);
+    uintptr_t hp = (uintptr_t)large_heap_at(p, ps);
     size_t pages = pages_of((uintptr_t)p - hp + kt_block_for(n), ps);
     KT_EQ(s0.heaps + 1, kt_stats(t.h).heaps);
     KT_EQ(s0.pages + pages, kt_stats(t.h).pages);

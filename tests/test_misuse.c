@@ -96,6 +96,7 @@ static bool open_window(kt_heap *t, const ktest_env *env, irq_window *w, report_
     t->h = kheap_create(&t->config);
     if (t->h == NULL) {
         ktest_fail_msg(__FILE__, __LINE__, "kheap_create", "an instance", "NULL");
+        kt_close(t, env);  /* the sub-region's run goes back */
         return false;
     }
     w->h = t->h;
