@@ -202,6 +202,11 @@ static const trace traces[] = {
     { "aligned", 256 * KiB, { 10000, 200, 0, 8, 513, NOCAP, true }, NULL, 0x56789abu },
     { "mixed-16k", 16 * KiB, { 20000, 64, 10, 8, 1025, 6 * KiB, false }, NULL, 0x6789abcu },
     { "mixed-4m", 0, { 20000, 64, 10, 8, 1025, 6 * KiB, false }, NULL, 0x6789abcu },
+    /* The 256 KiB traces again over the whole region (4 MiB on the
+     * default board): a bound that grows with the region shows here. */
+    { "mixed.4m", 0, { 20000, 384, 10, 8, 1025, NOCAP, false }, NULL, 0x1234567u },
+    { "small.4m", 0, { 20000, 512, 0, 8, 65, NOCAP, false }, NULL, 0x2345678u },
+    { "aligned.4m", 0, { 10000, 200, 0, 8, 513, NOCAP, true }, NULL, 0x56789abu },
 };
 #define NTRACES (sizeof traces / sizeof traces[0])
 

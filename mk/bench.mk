@@ -28,7 +28,7 @@ deps-bench-host:
 BENCH_BOARDS := mps2-an385 mps2-an386 mps2-an500
 BENCH_DIR := $(BUILD)/bench
 BENCH_BDIR := $(BENCH_DIR)/$(BOARD)
-BENCH_TRACES := mixed small frag holes aligned mixed-16k mixed-4m
+BENCH_TRACES := mixed small frag holes aligned mixed-16k mixed-4m mixed.4m small.4m aligned.4m
 
 # Shared by every image: start-up, console, UART, fault report, semihosting
 # exit (not kernel/main.c: bench_main.c is the kernel_main), the region shim
@@ -137,7 +137,10 @@ size: | deps-target
 		END { printf "make size: .text+.rodata bytes after --gc-sections, -Os (per input file: $(BUILD)/size.txt)\n\n"; \
 		  printf "%-11s %-52s", "allocator", "part"; for (j = 1; j <= m; j++) printf " %10s", cpu[j]; printf "\n"; \
 		  for (i = 1; i <= n; i++) { split(rows[i], r, SUBSEP); printf "%-11s %-52s", r[1], r[2]; \
-		    for (j = 1; j <= m; j++) printf " %10s", v[rows[i], cpu[j]]; printf "\n" } }' $(BUILD)/size.txt
+		    for (j = 1; j <= m; j++) printf " %10s", v[rows[i], cpu[j]]; printf "\n" } \
+		  f = v["kheap" SUBSEP "malloc family", "cortex-m3"]; c = v["kheap" SUBSEP "core-alone", "cortex-m3"]; \
+		  printf "\nagainst the bar (cortex-m3): malloc family %d <= 2500 %s, core alone %d <= 1536 %s\n", \
+		    f, f <= 2500 ? "ok" : "MISS", c, c <= 1536 ? "ok" : "MISS" }' $(BUILD)/size.txt
 
 # ---------------------------------------------------------------- host bench
 BENCH_HOST_BIN := $(BENCH_DIR)/host-bench
