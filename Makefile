@@ -82,8 +82,22 @@ $(HOST_DIR)/ktest-full-m32: $(HOST_SRC) $(ALLOC_HDR) $(SUITE_HDR) | deps-host
 	@echo "  CC      $@ (KHEAP_HARDEN=1, Cortex-M geometry: $(CM_GEOMETRY))"
 	$(Q)$(CC) $(HOST_CFLAGS) $(CM_GEOMETRY) -O2 -DKHEAP_HARDEN=1 $(HOST_SRC) -o $@
 
+# The lean profile (no misuse checks, no statistics kept, no lock hooks):
+# the suite runs what applies to it, 64-bit under the sanitizers and in
+# the Cortex-M geometry.
+LEAN := -DKHEAP_PROFILE=KHEAP_PROFILE_LEAN
+$(HOST_DIR)/ktest-lean: $(HOST_SRC) $(ALLOC_HDR) $(SUITE_HDR) | deps-host
+	@mkdir -p $(@D)
+	@echo "  CC      $@ ($(LEAN))"
+	$(Q)$(CC) $(HOST_CFLAGS) $(HOST_SAN) $(LEAN) $(HOST_SRC) -o $@
+
+$(HOST_DIR)/ktest-lean-m32: $(HOST_SRC) $(ALLOC_HDR) $(SUITE_HDR) | deps-host
+	@mkdir -p $(@D)
+	@echo "  CC      $@ ($(LEAN), Cortex-M geometry: $(CM_GEOMETRY))"
+	$(Q)$(CC) $(HOST_CFLAGS) $(CM_GEOMETRY) -O2 $(LEAN) $(HOST_SRC) -o $@
+
 test-host: $(HOST_DIR)/ktest-asan $(HOST_DIR)/ktest-m32 $(HOST_DIR)/ktest-m32-cm $(HOST_DIR)/ktest-full \
-           $(HOST_DIR)/ktest-full-m32
+           $(HOST_DIR)/ktest-full-m32 $(HOST_DIR)/ktest-lean $(HOST_DIR)/ktest-lean-m32
 	@mkdir -p $(RESULTS)
 	@echo "== host suite, 64-bit, ASan+UBSan"
 	$(Q)$(HOST_DIR)/ktest-asan $(call SHOW_AND_LOG,host-asan)
@@ -95,6 +109,10 @@ test-host: $(HOST_DIR)/ktest-asan $(HOST_DIR)/ktest-m32 $(HOST_DIR)/ktest-m32-cm
 	$(Q)$(HOST_DIR)/ktest-full $(call SHOW_AND_LOG,host-full)
 	@echo "== host suite, full misuse tier, Cortex-M geometry ($(CM_GEOMETRY))"
 	$(Q)sh tests/run32.sh $(HOST_DIR)/ktest-full-m32 $(call SHOW_AND_LOG,host-full-m32)
+	@echo "== host suite, lean profile, 64-bit, ASan+UBSan"
+	$(Q)$(HOST_DIR)/ktest-lean $(call SHOW_AND_LOG,host-lean)
+	@echo "== host suite, lean profile, Cortex-M geometry"
+	$(Q)sh tests/run32.sh $(HOST_DIR)/ktest-lean-m32 $(call SHOW_AND_LOG,host-lean-m32)
 
 # ---------------------------------------------------------------- freestanding
 # alloc/ must build with no libc for the smallest and a mid-size core and

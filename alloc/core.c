@@ -233,10 +233,9 @@ SHARED void block_use(kheap *h, block *b, size_t need, bool split)
         hdr_set(h, next, next->size & ~KH_FLAG_PREV_FREE);
     }
     hdr_set(h, b, size | (word & KH_FLAG_PREV_FREE));
-    h->use.in_use_bytes += size;
-    h->use.allocs++;
-    if (h->use.in_use_bytes > h->use.peak_in_use_bytes)
-        h->use.peak_in_use_bytes = h->use.in_use_bytes;
+    use_grew(h, size);
+    if (KHEAP_STATS)
+        h->use.allocs++;
 }
 
 /* Full tier: a pointer into one of the last few runs the page layer gave
@@ -476,6 +475,16 @@ HOT const char *block_validate(const kheap *h, const void *p, block **out)
     return NULL;
 }
 
+/* The block whose payload p is: checked by block_validate where the
+ * profile has checks (NULL, or why not), taken on trust where it has none. */
+HOT const char *pointer_check(const kheap *h, const void *p, block **out)
+{
+    if (KHEAP_CHECKS)
+        return block_validate(h, p, out);
+    *out = block_from_payload(p);
+    return NULL;
+}
+
 /* Misuse of one call: nothing was changed, the instance carries on. */
 COLD void misuse(kheap *h, const char *what, const void *addr)
 {
@@ -508,7 +517,7 @@ COLD void leave_slow(kheap *h, uintptr_t saved)
     const void *addr = h->pending_addr;
     h->pending_what = NULL;
     h->pending_addr = NULL;
-    h->exit_work = h->config.unlock != NULL;
+    h->exit_work = KHEAP_LOCKS && h->config.unlock != NULL;
     kheap_unlock(h, saved);
     if (what != NULL && h->config.panic != NULL)
         h->config.panic(h->config.panic_ctx, what, addr);
@@ -516,10 +525,10 @@ COLD void leave_slow(kheap *h, uintptr_t saved)
 
 /* Ends a locked call.  One test covers both reasons to do more than
  * return: an unlock hook (exit_work is set for good) or a report pending
- * (set with it). */
+ * (set with it).  A profile with neither hooks nor checks has neither. */
 HOT void leave(kheap *h, uintptr_t saved)
 {
-    if (h->exit_work)
+    if ((KHEAP_LOCKS || KHEAP_CHECKS) && h->exit_work)
         leave_slow(h, saved);
 }
 
@@ -531,8 +540,9 @@ static void block_free_call(kheap *h, block *b);
 HOT void free_locked(kheap *h, block *b, bool inlined)
 {
     poison_fill(poison_start(b), (char *)block_next(b));
-    h->use.in_use_bytes -= block_size(b);
-    h->use.frees++;
+    use_shrank(h, block_size(b));
+    if (KHEAP_STATS)
+        h->use.frees++;
     if (inlined)
         block_free(h, b);
     else
@@ -563,7 +573,7 @@ static void block_shrink(kheap *h, block *b, size_t need)
     hdr_set(h, rest, size - need);
     block_set_size(h, b, need);
     poison_fill(poison_start(rest), (char *)b + size);
-    h->use.in_use_bytes -= size - need;
+    use_shrank(h, size - need);
     block_free_call(h, rest);
 }
 
@@ -592,10 +602,10 @@ static bool block_resize_in_place(kheap *h, block *b, size_t need)
     }
     block_set_size(h, b, size + block_size(next));
     hdr_set(h, block_next(b), block_next(b)->size & ~KH_FLAG_PREV_FREE);
-    h->use.in_use_bytes += block_size(next);
+    if (KHEAP_STATS)
+        h->use.in_use_bytes += block_size(next);
     block_shrink(h, b, need);
-    if (h->use.in_use_bytes > h->use.peak_in_use_bytes)
-        h->use.peak_in_use_bytes = h->use.in_use_bytes;
+    use_peak(h);
     return true;
 }
 
@@ -641,7 +651,7 @@ void kheap_free(kheap *h, void *p)
         return;
     uintptr_t saved = kheap_lock(h);
     block *b = NULL;
-    const char *bad = stopped(h) ? NULL : block_validate(h, p, &b);
+    const char *bad = stopped(h) ? NULL : pointer_check(h, p, &b);
     if (bad != NULL)
         misuse(h, bad, p);
     else if (!stopped(h) && !canary_reported(h, b))
@@ -662,7 +672,7 @@ void *kheap_realloc(kheap *h, void *p, size_t size)
     uintptr_t saved = kheap_lock(h);
     block *b = NULL;
     const char *bad = stopped(h) ? "instance stopped after detecting corruption"
-                                : block_validate(h, p, &b);
+                                : pointer_check(h, p, &b);
     void *result = NULL;
     if (bad != NULL && !stopped(h)) {
         misuse(h, bad, p);
@@ -747,7 +757,7 @@ size_t kheap_usable_size(kheap *h, const void *p)
         return 0;
     uintptr_t saved = kheap_lock(h);
     block *b = NULL;
-    const char *bad = stopped(h) ? NULL : block_validate(h, p, &b);
+    const char *bad = stopped(h) ? NULL : pointer_check(h, p, &b);
     size_t usable = bad == NULL && !stopped(h) && !canary_reported(h, b)
                         ? block_request(h, b) : 0;
     if (bad != NULL)
@@ -765,7 +775,7 @@ static bool config_fixed_valid(const kheap_config *c)
     return p->ctx == NULL && p->page_size == 0 && p->map == NULL && p->unmap == NULL &&
            p->grow == NULL && !p->unmap_spans_runs && p->owns == NULL &&
            c->heap_pages == 0 && c->large_threshold == 0 &&
-           (c->lock == NULL) == (c->unlock == NULL);
+           (c->lock == NULL) == (c->unlock == NULL) && (KHEAP_LOCKS || c->lock == NULL);
 }
 
 kheap *kheap_create_in(void *buffer, size_t bytes, const kheap_config *config)
@@ -798,7 +808,7 @@ kheap *kheap_create_in(void *buffer, size_t bytes, const kheap_config *config)
 #endif
     h->page_size = KH_ALIGN;
     h->page_shift = KH_ALIGN_LOG2;
-    h->exit_work = h->config.unlock != NULL;
+    h->exit_work = KHEAP_LOCKS && h->config.unlock != NULL;
     h->large_threshold = SIZE_MAX; /* no heap of its own: everything is split from the span */
 
     block *b = (block *)(void *)(base + first - KH_PAYLOAD_OFF);

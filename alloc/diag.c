@@ -50,7 +50,10 @@ static size_t free_blocks_listed(const kheap *h)
     return n;
 }
 
-/* The figures the hot paths do not keep, derived from the ones they do. */
+static void in_use_walked(const kheap *h, size_t *bytes, size_t *blocks);
+
+/* The figures the hot paths do not keep, derived from the ones they do;
+ * without KHEAP_STATS, the bytes and blocks in use from a walk. */
 static kheap_stats stats_derived(const kheap *h)
 {
     kheap_stats s = {0};
@@ -58,12 +61,16 @@ static kheap_stats stats_derived(const kheap *h)
     s.peak_pages = h->stats.peak_pages;
     s.heaps = h->stats.heaps;
     s.failed = h->stats.failed;
-    s.in_use_bytes = h->use.in_use_bytes;
-    s.peak_in_use_bytes = h->use.peak_in_use_bytes;
-    s.allocs = h->use.allocs;
-    s.frees = h->use.frees;
+    if (KHEAP_STATS) {
+        s.in_use_bytes = h->use.in_use_bytes;
+        s.peak_in_use_bytes = h->use.peak_in_use_bytes;
+        s.allocs = h->use.allocs;
+        s.frees = h->use.frees;
+        s.blocks_in_use = s.allocs - s.frees;
+    } else if (!h->broken) {
+        in_use_walked(h, &s.in_use_bytes, &s.blocks_in_use);
+    }
     s.free_bytes = h->block_bytes - s.in_use_bytes;
-    s.blocks_in_use = s.allocs - s.frees;
     /* A stopped instance hands nothing out, and its lists are not read. */
     if (!h->broken) {
         s.free_blocks = free_blocks_listed(h);
@@ -190,6 +197,20 @@ static const char *check_heap(const kheap *h, const heap *hp, check_totals *t)
     return NULL;
 }
 
+/* The bytes and blocks in use of every heap that passes the checker, for
+ * a profile whose hot paths keep no count; the heap list is followed at
+ * most stats.heaps steps. */
+static void in_use_walked(const kheap *h, size_t *bytes, size_t *blocks)
+{
+    check_totals t = {0};
+    size_t heaps = 0;
+    for (const heap *hp = h->heaps; hp != NULL && heaps++ < h->stats.heaps; hp = hp->next)
+        if (check_heap(h, hp, &t) != NULL)
+            break;
+    *bytes = t.in_use_bytes;
+    *blocks = t.blocks_in_use;
+}
+
 /* The lists must hold exactly the heaps' free blocks (but the dv): as many,
  * with the same addresses added up, so a forged entry standing in for a
  * real one shows even when its header and links are consistent. */
@@ -257,13 +278,13 @@ static const char *check_locked(const kheap *h)
     const char *why = check_index(h, t.free_blocks - (h->dv != NULL), t.free_sum);
     if (why != NULL)
         return why;
-    if (t.in_use_bytes != h->use.in_use_bytes)
+    if (KHEAP_STATS && t.in_use_bytes != h->use.in_use_bytes)
         return "stats of bytes in use disagree with the heaps";
     if (t.in_use_bytes + t.free_bytes != h->block_bytes)
         return "block bytes counted by the heaps disagree with the instance's total";
     if (t.pages != h->stats.pages || t.heaps != h->stats.heaps)
         return "stats of pages or heaps disagree with the heap list";
-    if (h->use.allocs - h->use.frees != t.blocks_in_use)
+    if (KHEAP_STATS && h->use.allocs - h->use.frees != t.blocks_in_use)
         return "allocs - frees differs from the blocks in use";
     return NULL;
 }

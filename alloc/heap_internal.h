@@ -161,7 +161,9 @@ _Static_assert(sizeof(block) <= KH_MIN_BLOCK + KH_WORD, "a free block's links fi
 _Static_assert(KHEAP_SL_LOG2 >= 1 && KHEAP_SL_LOG2 <= 5, "at most 32 lists per power of two");
 _Static_assert(KH_FL_COUNT >= 1 && KH_MAP_WORDS <= 8 * sizeof(size_t), "the summary bitmap is one size_t");
 _Static_assert(KHEAP_MAX_BLOCK_LOG2 < 8 * sizeof(size_t), "KH_MAX_BLOCK fits size_t");
-_Static_assert(KHEAP_MAX_BLOCK_LOG2 < 128 && KHEAP_HARDEN <= 1, "KH_LAYOUT has room for every option");
+_Static_assert(KHEAP_MAX_BLOCK_LOG2 < 128 && KHEAP_HARDEN <= 1 && KHEAP_CHECKS <= 1 &&
+               KHEAP_STATS <= 1 && KHEAP_LOCKS <= 1, "KH_LAYOUT has room for every option");
+_Static_assert(KHEAP_CHECKS || !KHEAP_HARDEN, "the full tier builds on the basic tier's checks");
 
 typedef struct heap {
     size_t magic;
@@ -180,8 +182,11 @@ typedef struct heap {
  * built with other options (the tier, KHEAP_ALIGN, the index's size, the
  * word size) is refused, not misread: that code cannot even trust where
  * the instance keeps its panic hook, so it touches nothing and returns its
- * failure value. */
+ * failure value.  The profile's options count too: code without the
+ * checks, the statistics or the lock hooks would skip what the instance's
+ * other users rely on. */
 #define KH_LAYOUT ((size_t)0x6b6c0000u | (size_t)KHEAP_HARDEN << 15 | \
+                (size_t)KHEAP_CHECKS << 16 | (size_t)KHEAP_STATS << 17 | (size_t)KHEAP_LOCKS << 20 | \
                 (size_t)KHEAP_MAX_BLOCK_LOG2 << 8 | (size_t)KH_ALIGN_LOG2 << 4 | \
                 (size_t)KHEAP_SL_LOG2 << 1 | (sizeof(size_t) == 8))
 
@@ -427,15 +432,36 @@ static inline unsigned list_index(size_t size)
     return ((shift - KH_ALIGN_LOG2) << KHEAP_SL_LOG2) + (unsigned)(size >> shift);
 }
 
-/* Lock hooks: both set or both NULL (kheap_create checks). */
+/* Lock hooks: both set or both NULL, and NULL without KHEAP_LOCKS
+ * (kheap_create checks). */
 static inline uintptr_t kheap_lock(kheap *h)
 {
-    return h->config.lock != NULL ? h->config.lock(h->config.lock_ctx) : 0;
+    return KHEAP_LOCKS && h->config.lock != NULL ? h->config.lock(h->config.lock_ctx) : 0;
 }
 static inline void kheap_unlock(kheap *h, uintptr_t saved)
 {
-    if (h->config.unlock != NULL)
+    if (KHEAP_LOCKS && h->config.unlock != NULL)
         h->config.unlock(h->config.lock_ctx, saved);
+    (void)saved;
+}
+
+/* The statistics the hot paths keep (KHEAP_STATS): bytes in use went up
+ * or down by `bytes`; use_peak after a change that may set a new peak. */
+static inline void use_peak(kheap *h)
+{
+    if (KHEAP_STATS && h->use.in_use_bytes > h->use.peak_in_use_bytes)
+        h->use.peak_in_use_bytes = h->use.in_use_bytes;
+}
+static inline void use_shrank(kheap *h, size_t bytes)
+{
+    if (KHEAP_STATS)
+        h->use.in_use_bytes -= bytes;
+}
+static inline void use_grew(kheap *h, size_t bytes)
+{
+    if (KHEAP_STATS)
+        h->use.in_use_bytes += bytes;
+    use_peak(h);
 }
 
 #endif

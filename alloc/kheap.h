@@ -28,13 +28,50 @@
 #include KHEAP_CONFIG_HEADER
 #endif
 
-/* Misuse detection, chosen at compile time.  0, basic: cheap checks of the
- * pointer and the headers around it, always on.  1, full: also a check word
- * in every header and safe-linked free lists, both keyed by a per-instance
+/* Build profiles: what each call pays for, chosen at compile time.  A
+ * profile sets the options below; a build may still set any of them
+ * itself.
+ *   KHEAP_PROFILE_LEAN     no misuse checks (a bad pointer is undefined
+ *                          behaviour, as with newlib), no statistics but the
+ *                          pages and heaps the page layer keeps anyway, no
+ *                          lock hooks (kheap_create refuses a config with
+ *                          them): the smallest and fastest build
+ *   KHEAP_PROFILE_DEFAULT  the basic misuse tier, statistics, lock hooks
+ *   KHEAP_PROFILE_FULL     the full misuse tier (KHEAP_HARDEN), statistics,
+ *                          lock hooks
+ * KHEAP_HARDEN=1 alone still means the full profile. */
+#define KHEAP_PROFILE_LEAN 0
+#define KHEAP_PROFILE_DEFAULT 1
+#define KHEAP_PROFILE_FULL 2
+#ifndef KHEAP_PROFILE
+#if defined(KHEAP_HARDEN) && KHEAP_HARDEN
+#define KHEAP_PROFILE KHEAP_PROFILE_FULL
+#else
+#define KHEAP_PROFILE KHEAP_PROFILE_DEFAULT
+#endif
+#endif
+
+/* Misuse detection.  KHEAP_CHECKS 1, the basic tier: cheap checks of the
+ * pointer and the headers around it on every free, realloc and
+ * usable_size.  KHEAP_HARDEN 1, the full tier, on top: a check word in
+ * every header and safe-linked free lists, both keyed by a per-instance
  * secret, freed memory poisoned and verified when handed out again, and a
  * trailing canary after every request, verified when it is freed. */
 #ifndef KHEAP_HARDEN
-#define KHEAP_HARDEN 0
+#define KHEAP_HARDEN (KHEAP_PROFILE == KHEAP_PROFILE_FULL)
+#endif
+#ifndef KHEAP_CHECKS
+#define KHEAP_CHECKS (KHEAP_PROFILE != KHEAP_PROFILE_LEAN)
+#endif
+/* Statistics the hot paths keep: bytes in use and their peak, allocs and
+ * frees.  Without them kheap_stats derives bytes and blocks in use by a
+ * walk of the heaps and reports peak_in_use_bytes, allocs and frees as 0. */
+#ifndef KHEAP_STATS
+#define KHEAP_STATS (KHEAP_PROFILE != KHEAP_PROFILE_LEAN)
+#endif
+/* The config's lock hooks are called; without, they must be NULL. */
+#ifndef KHEAP_LOCKS
+#define KHEAP_LOCKS (KHEAP_PROFILE != KHEAP_PROFILE_LEAN)
 #endif
 
 /* Every pointer kheap returns is aligned to this: alignof(max_align_t)

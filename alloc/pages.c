@@ -399,9 +399,7 @@ static bool large_resize(kheap *h, heap *hp, block *b, size_t need)
     size_t size = (size_t)((char *)s - (char *)b);
     block_set_size(h, b, size);
     h->block_bytes += size - old;
-    h->use.in_use_bytes += size - old;
-    if (h->use.in_use_bytes > h->use.peak_in_use_bytes)
-        h->use.peak_in_use_bytes = h->use.in_use_bytes;
+    use_grew(h, size - old);
     if (pages < had) {
         h->stats.pages -= had - pages;
         released_note(h, (uintptr_t)heap_end(hp, ps), (had - pages) * ps);
@@ -458,7 +456,7 @@ static bool config_valid(const kheap_config *c)
 {
     size_t ps = c->provider.page_size;
     return c->provider.map != NULL && c->provider.unmap != NULL &&
-           (c->lock == NULL) == (c->unlock == NULL) &&
+           (c->lock == NULL) == (c->unlock == NULL) && (KHEAP_LOCKS || c->lock == NULL) &&
            ps >= 64 && (ps & (ps - 1)) == 0 && ps < KH_MAX_BLOCK;
 }
 
@@ -499,7 +497,7 @@ kheap *kheap_create(const kheap_config *config)
     h->page_shift = geometry.page_shift;
     h->heap_pages = heap_pages;
     size_t quarter = (heap_pages << h->page_shift) / 4;
-    h->exit_work = config->unlock != NULL;
+    h->exit_work = KHEAP_LOCKS && config->unlock != NULL;
     h->large_threshold = config->large_threshold != 0 ? config->large_threshold
                          : quarter > KHEAP_DEFAULT_LARGE_BYTES ? quarter
                                                                : KHEAP_DEFAULT_LARGE_BYTES;

@@ -101,6 +101,17 @@ HARDEN ?= 0
 ifeq ($(HARDEN),1)
 KERNEL_VARIANT := $(KERNEL_VARIANT)-full
 endif
+# PROFILE=lean: the lean profile (no misuse checks, statistics or lock
+# hooks), in build/<board>-lean/; PROFILE=full is HARDEN=1.
+PROFILE ?= default
+ifeq ($(PROFILE),full)
+HARDEN := 1
+KERNEL_VARIANT := $(KERNEL_VARIANT)-full
+else ifeq ($(PROFILE),lean)
+KERNEL_VARIANT := $(KERNEL_VARIANT)-lean
+else ifneq ($(PROFILE),default)
+$(error unknown PROFILE '$(PROFILE)'; known: lean default full)
+endif
 
 QEMU := $(BOARD_QEMU_BIN)
 # -audiodev none: boards with a sound device (vexpress-a9's PL041) would
@@ -140,7 +151,8 @@ KERNEL_CFLAGS := -std=c11 -O2 -g $(WARN) $(KERNEL_LIBC_CFLAGS) $(BOARD_CPU_FLAGS
     -DBOARD_UART_BASE=$(BOARD_UART_BASE)u -DBOARD_PAGE_SIZE=$(BOARD_PAGE_SIZE)u \
     -DBOARD_STRESS_OPS=$(BOARD_STRESS_OPS)ul -DKHEAP_MAX_BLOCK_LOG2=$(BOARD_INDEX_LOG2) \
     $(BOARD_CFLAGS) \
-    $(if $(filter 1,$(HARDEN)),-DKHEAP_HARDEN=1)
+    $(if $(filter 1,$(HARDEN)),-DKHEAP_HARDEN=1) \
+    $(if $(filter lean,$(PROFILE)),-DKHEAP_PROFILE=KHEAP_PROFILE_LEAN)
 KERNEL_LDFLAGS := -nostdlib -T linker/kernel.ld $(BOARD_LDFLAGS) \
     -Wl,--defsym=__page_size=$(BOARD_PAGE_SIZE) \
     -Wl,--defsym=__stack_size=$(BOARD_STACK_SIZE) \
@@ -287,6 +299,9 @@ kernels-all: $(addprefix kernel-,$(BOARDS))
 kernel-full-%: FORCE
 	$(Q)$(MAKE) --no-print-directory $(SUBMAKE_J) BOARD=$* HARDEN=1 kernel
 
+kernel-lean-%: FORCE
+	$(Q)$(MAKE) --no-print-directory $(SUBMAKE_J) BOARD=$* PROFILE=lean kernel
+
 test-boards: kernels-all | deps-target
 	@echo "== target suite: every board under QEMU"
 	@mkdir -p $(RESULTS)
@@ -315,4 +330,13 @@ test-boards-full: $(addprefix kernel-full-,$(BOARDS)) | deps-target
 	@mkdir -p $(RESULTS)
 	$(Q)sh tests/run_boards.sh $(foreach b,$(BOARDS),$(BUILD)/$(b)-full/run.conf) $(call SHOW_AND_LOG,boards-full)
 
-TARGET_TESTS += test-boards test-boards-full test-runner-selfcheck
+# The lean profile on a board of each kind: ARMv7-M, ARMv6-M (no CLZ,
+# 16 KiB) and ARMv7-A.
+LEAN_BOARDS := mps2-an385 microbit virt
+.PHONY: test-boards-lean
+test-boards-lean: $(addprefix kernel-lean-,$(LEAN_BOARDS)) | deps-target
+	@echo "== target suite, lean profile: $(LEAN_BOARDS) under QEMU"
+	@mkdir -p $(RESULTS)
+	$(Q)sh tests/run_boards.sh $(foreach b,$(LEAN_BOARDS),$(BUILD)/$(b)-lean/run.conf) $(call SHOW_AND_LOG,boards-lean)
+
+TARGET_TESTS += test-boards test-boards-full test-boards-lean test-runner-selfcheck

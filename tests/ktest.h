@@ -97,6 +97,11 @@ kheap_region *ktest_subregion(const ktest_env *env, size_t bytes, size_t page_si
 void ktest_subregion_release(const ktest_env *env, kheap_region *sub, size_t bytes);
 
 /* Expectations: record a failure and carry on. */
+/* Marks a case whose entry in its group is under a profile's #if
+ * (KHEAP_CHECKS, KHEAP_STATS, KHEAP_LOCKS): a build without that option
+ * leaves it unregistered, not skipped-and-passed. */
+#define KT_PROFILED __attribute__((unused))
+
 #define KT_EQ(expected, got) do { \
         uintmax_t kt_e_ = (uintmax_t)(expected), kt_g_ = (uintmax_t)(got); \
         if (kt_e_ != kt_g_) ktest_fail_u(__FILE__, __LINE__, #got, kt_e_, kt_g_); \

@@ -3,9 +3,19 @@
 #ifndef KTEST_SUITE_H
 #define KTEST_SUITE_H
 
+#include "../alloc/kheap.h"
 #include "ktest.h"
 
-#define KTEST_GROUPS(X) X(tests_region) X(tests_static) X(tests_api) X(tests_core) X(tests_check) X(tests_stress) X(tests_bound) X(tests_harden) X(tests_misuse) X(tests_large)
+/* tests_harden is misuse detection throughout: a profile without checks
+ * (lean) has none of its cases. */
+#if KHEAP_CHECKS
+#define KTEST_GROUP_HARDEN(X) X(tests_harden)
+#else
+#define KTEST_GROUP_HARDEN(X)
+#endif
+
+#define KTEST_GROUPS(X) X(tests_region) X(tests_static) X(tests_api) X(tests_core) X(tests_check) X(tests_stress) \
+                        X(tests_bound) KTEST_GROUP_HARDEN(X) X(tests_misuse) X(tests_large)
 
 #define KTEST_DECLARE(group) extern const ktest_group group;
 #define KTEST_ENTRY(group) &group,

@@ -146,15 +146,49 @@ static void t_create_no_map_unmap(const ktest_env *env)
 static void t_create_one_lock_hook(const ktest_env *env)
 {
     kt_heap t;
-    if (!kt_prepare(&t, env, &LOCKED))
+    if (!kt_prepare(&t, env, &STD))
         return;
     kheap_config c = t.config;
-    c.unlock = NULL;
+    c.lock = kt_lock_count;
+    c.lock_ctx = &t.lock;
     expect_rejected(&t, &c);
     c = t.config;
-    c.lock = NULL;
+    c.unlock = kt_unlock_count;
+    c.lock_ctx = &t.lock;
     expect_rejected(&t, &c);
     kt_close(&t, env);
+}
+
+/* Both hooks: an instance where the profile calls them, refused (NULL,
+ * nothing mapped) where it has no lock hooks (lean), for kheap_create and
+ * kheap_create_in alike: an instance that silently ran unlocked would
+ * break the caller's threads. */
+static void t_create_lock_hooks_per_profile(const ktest_env *env)
+{
+    /* The buffer first: kt_prepare takes most of a small board's region. */
+    size_t bytes = 4 * env->region_provider->page_size;
+    void *buffer = kt_scratch_get(env, bytes);
+    KT_REQUIRE(buffer != NULL);
+    kt_heap t;
+    if (!kt_prepare(&t, env, &STD)) {
+        kt_scratch_put(env, buffer, bytes);
+        return;
+    }
+    kheap_config c = t.config;
+    c.lock = kt_lock_count;
+    c.unlock = kt_unlock_count;
+    c.lock_ctx = &t.lock;
+    kheap *h = kheap_create(&c);
+    KT_EQ(KHEAP_LOCKS, h != NULL);
+    kheap_destroy(h);
+    KT_EQ(0, kt_mapped(&t));
+    kheap_config fixed = {0};
+    fixed.lock = c.lock;
+    fixed.unlock = c.unlock;
+    fixed.lock_ctx = c.lock_ctx;
+    KT_EQ(KHEAP_LOCKS, kheap_create_in(buffer, bytes, &fixed) != NULL);
+    kt_close(&t, env);
+    kt_scratch_put(env, buffer, bytes);
 }
 
 static void t_create_bad_page_size(const ktest_env *env)
@@ -294,7 +328,7 @@ static void t_alloc_zero_unique(const ktest_env *env)
             KT_TRUE(p[i] != p[j]);
     }
     kheap_stats mid = kt_stats(h);
-    KT_EQ(before.allocs + 8, mid.allocs);
+    KT_EQ(before.allocs + KT_COUNTED(8), mid.allocs);
     KT_EQ(before.blocks_in_use + 8, mid.blocks_in_use);
     KT_EQ(before.failed, mid.failed);
     KT_CHECK(h);
@@ -495,7 +529,7 @@ static void t_realloc_null_is_alloc(const ktest_env *env)
     KT_ALIGNED(p, KHEAP_ALIGN);
     KT_TRUE(kheap_usable_size(h, p) >= n);
     kheap_stats after = kt_stats(h);
-    KT_EQ(before.allocs + 1, after.allocs);
+    KT_EQ(before.allocs + KT_COUNTED(1), after.allocs);
     KT_EQ(before.blocks_in_use + 1, after.blocks_in_use);
     KT_EQ(before.frees, after.frees);
     KT_TRUE(after.in_use_bytes > before.in_use_bytes);
@@ -521,15 +555,17 @@ static void t_realloc_zero_frees(const ktest_env *env)
     void *r = kheap_realloc(h, p, 0);
     KT_NULL(r);
     kheap_stats after = kt_stats(h);
-    KT_EQ(before.frees + 1, after.frees);
+    KT_EQ(before.frees + KT_COUNTED(1), after.frees);
     KT_EQ(before.blocks_in_use, after.blocks_in_use);
     KT_EQ(before.in_use_bytes, after.in_use_bytes);
     KT_EQ(0, t.panic.count);
     KT_CHECK(h);
     /* It really is free: freeing it again is a double free. */
-    kheap_free(h, p);
-    KT_EQ(1, t.panic.count);
-    KT_CHECK(h);
+    if (KHEAP_CHECKS) {
+        kheap_free(h, p);
+        KT_EQ(1, t.panic.count);
+        KT_CHECK(h);
+    }
     kt_close(&t, env);
 }
 
@@ -659,7 +695,7 @@ static void t_realloc_move_keeps_bytes(const ktest_env *env)
         size_t kept = old_usable < n ? old_usable : n;
         KT_TRUE(ktest_verify(r, kept, seed));
         kheap_stats after = kt_stats(h);
-        KT_EQ(before.frees + (r != p ? 1 : 0), after.frees);
+        KT_EQ(before.frees + KT_COUNTED(r != p ? 1 : 0), after.frees);
         KT_EQ(before.blocks_in_use, after.blocks_in_use);
         KT_EQ(before.failed, after.failed);
         KT_CHECK(h);
@@ -908,7 +944,7 @@ static void t_free_null(const ktest_env *env)
     kt_close(&t, env);
 }
 
-static void t_double_free(const ktest_env *env)
+static void KT_PROFILED t_double_free(const ktest_env *env)
 {
     kt_heap t;
     if (!kt_open(&t, env, &STD))
@@ -941,7 +977,7 @@ static void t_double_free(const ktest_env *env)
     kt_close(&t, env);
 }
 
-static void t_double_free_large(const ktest_env *env)
+static void KT_PROFILED t_double_free_large(const ktest_env *env)
 {
     /* A large block's heap goes back on free; a second free must be caught
      * without touching anything else. The pages stay readable here because
@@ -973,7 +1009,7 @@ static void t_double_free_large(const ktest_env *env)
     kt_close(&t, env);
 }
 
-static void t_double_free_merged(const ktest_env *env)
+static void KT_PROFILED t_double_free_merged(const ktest_env *env)
 {
     /* The freed block has merged into its left neighbour, so its old header
      * is stale payload of a bigger free block: still a double free. */
@@ -1001,7 +1037,7 @@ static void t_double_free_merged(const ktest_env *env)
     kt_close(&t, env);
 }
 
-static void t_free_other_instance(const ktest_env *env)
+static void KT_PROFILED t_free_other_instance(const ktest_env *env)
 {
     kt_heap t;
     if (!kt_open(&t, env, &STD))
@@ -1037,7 +1073,7 @@ static void t_free_other_instance(const ktest_env *env)
     kt_close(&t, env);
 }
 
-static void t_free_interior(const ktest_env *env)
+static void KT_PROFILED t_free_interior(const ktest_env *env)
 {
     kt_heap t;
     if (!kt_open(&t, env, &STD))
@@ -1070,7 +1106,7 @@ static void t_free_interior(const ktest_env *env)
     kt_close(&t, env);
 }
 
-static void t_free_misaligned(const ktest_env *env)
+static void KT_PROFILED t_free_misaligned(const ktest_env *env)
 {
     kt_heap t;
     if (!kt_open(&t, env, &STD))
@@ -1105,7 +1141,7 @@ static void t_free_misaligned(const ktest_env *env)
     kt_close(&t, env);
 }
 
-static void t_free_foreign(const ktest_env *env)
+static void KT_PROFILED t_free_foreign(const ktest_env *env)
 {
     /* A pointer no heap ever handed out, in memory that reads as zero. */
     static alignas(64) unsigned char foreign[128];
@@ -1126,7 +1162,7 @@ static void t_free_foreign(const ktest_env *env)
     kt_close(&t, env);
 }
 
-static void t_realloc_misuse(const ktest_env *env)
+static void KT_PROFILED t_realloc_misuse(const ktest_env *env)
 {
     kt_heap t;
     if (!kt_open(&t, env, &STD))
@@ -1166,7 +1202,7 @@ static void t_realloc_misuse(const ktest_env *env)
     kt_close(&t, env);
 }
 
-static void t_misuse_without_panic_hook(const ktest_env *env)
+static void KT_PROFILED t_misuse_without_panic_hook(const ktest_env *env)
 {
     /* Without a hook misuse is ignored after detection: same outcome. */
     kt_heap t;
@@ -1262,7 +1298,7 @@ static void t_stats_counts_exact(const ktest_env *env)
     KT_NULL(kheap_calloc(h, SIZE_MAX, 2));
     KT_NULL(kheap_aligned_alloc(h, 3, 8));
     kheap_stats s1 = kt_stats(h);
-    KT_EQ(s0.allocs + 6, s1.allocs);
+    KT_EQ(s0.allocs + KT_COUNTED(6), s1.allocs);
     KT_EQ(s0.frees, s1.frees);
     KT_EQ(s0.failed + 3, s1.failed);
     KT_EQ(s0.blocks_in_use + 6, s1.blocks_in_use);
@@ -1280,8 +1316,8 @@ static void t_stats_counts_exact(const ktest_env *env)
     KT_NULL(kheap_realloc(h, f, 0));
     kheap_free(h, NULL);
     kheap_stats s3 = kt_stats(h);
-    KT_EQ(s0.allocs + 6, s3.allocs);
-    KT_EQ(s0.frees + 6, s3.frees);
+    KT_EQ(s0.allocs + KT_COUNTED(6), s3.allocs);
+    KT_EQ(s0.frees + KT_COUNTED(6), s3.frees);
     KT_EQ(s0.blocks_in_use, s3.blocks_in_use);
     KT_EQ(s0.in_use_bytes, s3.in_use_bytes);
     KT_EQ(0, t.panic.count);
@@ -1303,13 +1339,13 @@ static void t_stats_in_use(const ktest_env *env)
     /* Headers are included, so the growth is at least the payload. */
     KT_TRUE(s1.in_use_bytes >= s0.in_use_bytes + kheap_usable_size(h, p));
     KT_EQ(s0.blocks_in_use + 1, s1.blocks_in_use);
-    KT_TRUE(s1.peak_in_use_bytes >= s1.in_use_bytes);
+    KT_PEAK_AT_LEAST(s1.peak_in_use_bytes, s1.in_use_bytes);
     KT_TRUE(s1.largest_free <= s1.free_bytes);
     kheap_free(h, p);
     kheap_stats s2 = kt_stats(h);
     KT_EQ(s0.in_use_bytes, s2.in_use_bytes);
     KT_EQ(s0.blocks_in_use, s2.blocks_in_use);
-    KT_TRUE(s2.peak_in_use_bytes >= s1.in_use_bytes);
+    KT_PEAK_AT_LEAST(s2.peak_in_use_bytes, s1.in_use_bytes);
     KT_CHECK(h);
     kt_close(&t, env);
 }
@@ -1326,7 +1362,7 @@ static void t_stats_peak(const ktest_env *env)
         p[i] = kheap_alloc(h, fit(&t, 700, 32));
         KT_NONNULL(p[i]);
         kheap_stats s = kt_stats(h);
-        KT_TRUE(s.peak_in_use_bytes >= s.in_use_bytes);
+        KT_PEAK_AT_LEAST(s.peak_in_use_bytes, s.in_use_bytes);
         high = s.in_use_bytes;
     }
     kheap_stats pk = kt_stats(h);
@@ -1334,7 +1370,7 @@ static void t_stats_peak(const ktest_env *env)
         kheap_free(h, p[i]);
     kheap_stats s = kt_stats(h);
     KT_EQ(pk.peak_in_use_bytes, s.peak_in_use_bytes);
-    KT_TRUE(s.peak_in_use_bytes >= high);
+    KT_PEAK_AT_LEAST(s.peak_in_use_bytes, high);
     KT_TRUE(s.peak_pages >= pk.pages);
     KT_TRUE(s.peak_pages >= s.pages);
     /* A smaller block later leaves the high-water mark alone. */
@@ -1560,7 +1596,7 @@ static void t_walk_stops(const ktest_env *env)
     kt_close(&t, env);
 }
 
-static void t_walk_locked(const ktest_env *env)
+static void KT_PROFILED t_walk_locked(const ktest_env *env)
 {
     kt_heap t;
     if (!kt_open(&t, env, &LOCKED))
@@ -1677,7 +1713,7 @@ static void dump_nothing(void *ctx, const char *text, size_t len)
     (void)len;
 }
 
-static void t_locks_balanced(const ktest_env *env)
+static void KT_PROFILED t_locks_balanced(const ktest_env *env)
 {
     kt_heap t;
     if (!kt_open(&t, env, &LOCKED))
@@ -1729,7 +1765,7 @@ static void t_locks_balanced(const ktest_env *env)
     kt_close(&t, env);
 }
 
-static void t_locks_released_on_misuse(const ktest_env *env)
+static void KT_PROFILED t_locks_released_on_misuse(const ktest_env *env)
 {
     kt_heap t;
     if (!kt_open(&t, env, &LOCKED))
@@ -2137,6 +2173,7 @@ static const ktest_case cases[] = {
     { "api: create rejects a NULL config", t_create_null_config },
     { "api: create rejects a config without map or unmap", t_create_no_map_unmap },
     { "api: create rejects only one lock hook", t_create_one_lock_hook },
+    { "api: create takes both lock hooks iff the profile calls them", t_create_lock_hooks_per_profile },
     { "api: create rejects a page size not a power of two or below 64", t_create_bad_page_size },
     { "api: create returns NULL when the provider has no pages", t_create_no_pages },
     { "api: destroy(NULL) is ignored", t_destroy_null },
@@ -2163,6 +2200,7 @@ static const ktest_case cases[] = {
     { "api: aligned_alloc for every power of two 8..65536", t_aligned_powers },
     { "api: realloc of an aligned block keeps its bytes", t_aligned_realloc_keeps },
     { "api: free(NULL) is a no-op", t_free_null },
+#if KHEAP_CHECKS
     { "api: double free panics once with the address and changes nothing", t_double_free },
     { "api: double free of a large block panics and changes nothing", t_double_free_large },
     { "api: double free of a block merged into its neighbour panics", t_double_free_merged },
@@ -2172,6 +2210,7 @@ static const ktest_case cases[] = {
     { "api: free of a foreign pointer panics", t_free_foreign },
     { "api: realloc of a freed or interior pointer panics and returns NULL", t_realloc_misuse },
     { "api: misuse without a panic hook changes nothing", t_misuse_without_panic_hook },
+#endif
     { "api: usable_size(NULL) is 0", t_usable_null },
     { "api: usable_size covers the request and every usable byte can be written", t_usable_whole },
     { "api: stats count allocs, frees and failures exactly", t_stats_counts_exact },
@@ -2183,11 +2222,17 @@ static const ktest_case cases[] = {
     { "api: freeing everything keeps at most one spare heap", t_spare_heap_only },
     { "api: walk visits every live block exactly once", t_walk_every_block_once },
     { "api: walk stops when the callback returns false", t_walk_stops },
+#if KHEAP_LOCKS
     { "api: walk runs with the lock held", t_walk_locked },
+#endif
     { "api: dump writes text that mentions the heap", t_dump_text },
     { "api: check accepts a NULL why", t_check_null_why },
+#if KHEAP_LOCKS
     { "api: lock hooks are taken in balanced, nesting pairs", t_locks_balanced },
+#endif
+#if KHEAP_CHECKS && KHEAP_LOCKS
     { "api: misuse still releases the lock", t_locks_released_on_misuse },
+#endif
     { "api: two instances on one provider keep to their own pages", t_two_instances_apart },
     { "api: two instances interleaved keep every payload", t_two_instances_interleaved },
     { "api: destroy gives back every page with blocks still live", t_destroy_with_live_blocks },

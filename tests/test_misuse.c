@@ -114,7 +114,7 @@ static bool open_window(kt_heap *t, const ktest_env *env, irq_window *w, report_
     return true;
 }
 
-static void t_irq_reports_its_own(const ktest_env *env)
+static void KT_PROFILED t_irq_reports_its_own(const ktest_env *env)
 {
     kt_heap t;
     irq_window w;
@@ -139,7 +139,7 @@ static void t_irq_reports_its_own(const ktest_env *env)
     kt_close(&t, env);
 }
 
-static void t_irq_valid_call_delivers_nothing(const ktest_env *env)
+static void KT_PROFILED t_irq_valid_call_delivers_nothing(const ktest_env *env)
 {
     kt_heap t;
     irq_window w;
@@ -379,7 +379,7 @@ static void t_stopped_instance_diagnostics(const ktest_env *env)
 /* A forged "previous block free" whose footer reaches just below the
  * instance's lowest page, where a fake free header waits: free must report
  * the footer and change nothing, reading nothing below that page. */
-static void t_footer_below_first_page(const ktest_env *env)
+static void KT_PROFILED t_footer_below_first_page(const ktest_env *env)
 {
     kt_heap t;
     if (!kt_open(&t, env, &STD))
@@ -462,7 +462,7 @@ static void double_free_after_release(kheap *h, kt_panic_log *log, size_t large)
     kheap_free(h, keep);
 }
 
-static void t_double_free_of_released_heap(const ktest_env *env)
+static void KT_PROFILED t_double_free_of_released_heap(const ktest_env *env)
 {
     kt_heap t;
     kt_opts o = pages_opts(env);
@@ -476,7 +476,7 @@ static void t_double_free_of_released_heap(const ktest_env *env)
 /* The same where given-back pages fault on any access (the host's guard
  * provider), so a read of them would kill the suite.  Host only: on target
  * no provider can make a page fault, and the case is not registered. */
-static void t_double_free_released_guarded(const ktest_env *env)
+static void KT_PROFILED t_double_free_released_guarded(const ktest_env *env)
 {
     KT_REQUIRE(env->guard_provider != NULL);
     kt_panic_log log = {0};
@@ -491,7 +491,7 @@ static void t_double_free_released_guarded(const ktest_env *env)
 /* Two instances share a region: X's large block goes back, Y's large block
  * takes the same pages, and X frees its old pointer again.  X must report
  * it (the region says the page is Y's), not free Y's live block. */
-static void t_double_free_into_another_instance(const ktest_env *env)
+static void KT_PROFILED t_double_free_into_another_instance(const ktest_env *env)
 {
     kt_heap t;
     kt_opts o = pages_opts(env);
@@ -585,7 +585,7 @@ static void double_free_after_top_trim(const ktest_env *env, bool no_owns)
     kt_close(&t, env);
 }
 
-static void t_double_free_after_top_trim(const ktest_env *env)
+static void KT_PROFILED t_double_free_after_top_trim(const ktest_env *env)
 {
     double_free_after_top_trim(env, false);
 }
@@ -647,7 +647,7 @@ static void forged_sizes(kheap *h, kt_panic_log *log, size_t large)
     KT_CHECK(h);
 }
 
-static void t_forged_sizes_reported(const ktest_env *env)
+static void KT_PROFILED t_forged_sizes_reported(const ktest_env *env)
 {
     kt_heap t;
     kt_opts o = pages_opts(env);
@@ -659,7 +659,7 @@ static void t_forged_sizes_reported(const ktest_env *env)
 }
 
 #ifdef KTEST_HOST
-static void t_forged_sizes_guarded(const ktest_env *env)
+static void KT_PROFILED t_forged_sizes_guarded(const ktest_env *env)
 {
     KT_REQUIRE(env->guard_provider != NULL);
     kt_panic_log log = {0};
@@ -714,14 +714,17 @@ static void t_other_build_refused(const ktest_env *env)
 }
 
 static const ktest_case cases[] = {
+#if KHEAP_CHECKS && KHEAP_LOCKS
     {"misuse: an interrupt in the unlock window reports its own misuse, the call its own",
      t_irq_reports_its_own},
     {"misuse: a valid call in the unlock window delivers no other call's report",
      t_irq_valid_call_delivers_nothing},
+#endif
     {"misuse: a free block linked to itself stops the stats count and the checker names it",
      t_self_linked_free_block},
     {"misuse: a forged zero size ends the walk and the dump at that block",
      t_forged_zero_size_ends_walks},
+#if KHEAP_CHECKS
     {"misuse: a footer reaching below the instance's lowest page is reported",
      t_footer_below_first_page},
     {"misuse: a double free of a block whose heap went back is reported",
@@ -730,19 +733,22 @@ static const ktest_case cases[] = {
      t_double_free_into_another_instance},
     {"misuse: a double free of a block whose page went with a top trim is reported",
      t_double_free_after_top_trim},
+#endif
 #if KHEAP_HARDEN
     {"misuse(full): without owns(), a top trim's pages are remembered for a double free",
      t_double_free_after_top_trim_no_owns},
 #endif
+#if KHEAP_CHECKS
     {"misuse: free reports a size word forged with each of eight patterns",
      t_forged_sizes_reported},
 #ifdef KTEST_HOST
     {"misuse: forged size words read no faulting page (host guard provider)",
      t_forged_sizes_guarded},
 #endif
+#endif
     {"misuse: an instance from a build with other options is refused by every call",
      t_other_build_refused},
-#ifdef KTEST_HOST
+#if defined(KTEST_HOST) && KHEAP_CHECKS
     {"misuse: a double free of a released heap reads no faulting page (host guard provider)",
      t_double_free_released_guarded},
 #endif

@@ -181,7 +181,7 @@ bool kt_prepare(kt_heap *t, const ktest_env *env, const kt_opts *o)
         if (c.large_threshold == 0)
             c.large_threshold = c.heap_pages * ps / 4;
     }
-    if (o->locks) {
+    if (o->locks && KHEAP_LOCKS) {
         c.lock = kt_lock_count;
         c.unlock = kt_unlock_count;
         c.lock_ctx = &t->lock;

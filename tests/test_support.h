@@ -133,4 +133,10 @@ void kt_scratch_put(const ktest_env *env, void *p, size_t bytes);
 /* Log-uniform size in [1, max]: small sizes as often as large ones. */
 size_t kt_log_size(uint32_t *rng, size_t max);
 
+/* What a count the hot paths keep (allocs, frees) reads in this profile:
+ * n, or exactly 0 without KHEAP_STATS (the lean profile keeps none). */
+#define KT_COUNTED(n) (KHEAP_STATS ? (size_t)(n) : (size_t)0)
+/* peak_in_use_bytes: at least `floor` where kept, exactly 0 where not. */
+#define KT_PEAK_AT_LEAST(peak, floor) KT_TRUE(KHEAP_STATS ? (peak) >= (floor) : (peak) == 0)
+
 #endif
