@@ -20,9 +20,9 @@
 /* Corruption found inside an operation: the instance stops (every later
  * call fails) rather than follow a pointer it cannot trust; the report
  * goes to the panic hook once the lock is released. */
-COLD void corrupt(kheap *h, const char *what, const void *addr)
+COLD void corrupt(kheap *h, kheap_misuse what, const void *addr)
 {
-    if (!h->broken && h->pending_what == NULL) {
+    if (!h->broken && h->pending_what == KHEAP_MISUSE_NONE) {
         h->pending_what = what;
         h->pending_addr = addr;
         h->exit_work = true;
@@ -58,7 +58,7 @@ HOT bool poison_intact(kheap *h, const char *from, const char *to)
                 const char *c = (const char *)w;
                 while ((unsigned char)*c == POISON)
                     c++;
-                corrupt(h, "write after free: freed memory was changed", c);
+                corrupt(h, KHEAP_MISUSE_WRITE_AFTER_FREE, c);
                 return false;
             }
     return true;
@@ -101,7 +101,7 @@ SHARED void index_remove(kheap *h, block *b)
     block *next = link_get(h, &b->next_free);
     block **back = back_get(h, &b->back_link);
     if (KHEAP_HARDEN && !links_intact(h, b, next, back)) {
-        corrupt(h, "free list link corrupted: a write after free?", block_payload(b));
+        corrupt(h, KHEAP_MISUSE_LIST_LINK, block_payload(b));
         return;
     }
     link_set(h, back, next);
@@ -120,13 +120,13 @@ SHARED block *index_pop(kheap *h, unsigned i)
     block **head = &h->lists[i];
     block *b = link_get(h, head);
     if (KHEAP_HARDEN && !link_plausible(h, b)) {
-        corrupt(h, "free list head corrupted: a write over a freed block's header?",
+        corrupt(h, KHEAP_MISUSE_LIST_HEAD,
                 block_payload(b));
         return NULL;
     }
     block *next = link_get(h, &b->next_free);
     if (KHEAP_HARDEN && !links_intact(h, b, next, head)) {
-        corrupt(h, "free list link corrupted: a write after free?", block_payload(b));
+        corrupt(h, KHEAP_MISUSE_LIST_LINK, block_payload(b));
         return NULL;
     }
     link_set(h, head, next);
@@ -193,7 +193,7 @@ HOT block *block_take(kheap *h, size_t need)
     unsigned i = list_index(need);
     block *b = list_head(h, i);
     if (KHEAP_HARDEN && !link_plausible(h, b)) {
-        corrupt(h, "free list head corrupted: a write over a freed block's header?",
+        corrupt(h, KHEAP_MISUSE_LIST_HEAD,
                 block_payload(b));
         return NULL;
     }
@@ -206,7 +206,7 @@ HOT block *block_take(kheap *h, size_t need)
     if (b == NULL || block_size(b) < need)
         return NULL;
     if (KHEAP_HARDEN && !link_plausible(h, b)) {
-        corrupt(h, "free block header corrupted: an overflow from the block before it?",
+        corrupt(h, KHEAP_MISUSE_FREE_HEADER,
                 block_payload(b));
         return NULL;
     }
@@ -392,7 +392,7 @@ HOT bool words_held(const kheap *h, const void *near, const void *from, const vo
  * free neither outside the pages held nor through a block that is not
  * there.  A free block's footer and the next header's PREV_FREE must agree
  * with its size; a sentinel's size must lead back to its heap's header. */
-static const char *next_validate(const kheap *h, const block *next, size_t next_word)
+static kheap_misuse next_validate(const kheap *h, const block *next, size_t next_word)
 {
     size_t size = next_word & ~KH_FLAG_MASK;
     uintptr_t at = (uintptr_t)next;
@@ -403,58 +403,58 @@ static const char *next_validate(const kheap *h, const block *next, size_t next_
         if (size > h->first + h->span - KH_PAYLOAD_OFF - at ||
             !words_held(h, HDR_SIZE(next), after, HDR_SIZE(after)) ||
             after->prev_size != size || !(after->size & KH_FLAG_PREV_FREE) || !hdr_ok(h, after))
-            return "overflow into the next block's header";
+            return KHEAP_MISUSE_NEXT_OVERFLOW;
     } else {
         uintptr_t hp = at + KH_PAYLOAD_OFF - size;
         if (size > at + KH_PAYLOAD_OFF - (h->first - KH_PAYLOAD_OFF) || (hp & (h->page_size - 1)) != 0 ||
             !words_held(h, HDR_SIZE(next), (const void *)hp, (const char *)hp + sizeof(heap) - 1) ||
             ((const heap *)hp)->magic != KH_HEAP_MAGIC || ((const heap *)hp)->owner != h ||
             ((const heap *)hp)->pages << h->page_shift != size)
-            return "overflow into the next block's header";
+            return KHEAP_MISUSE_NEXT_OVERFLOW;
     }
-    return NULL;
+    return KHEAP_MISUSE_NONE;
 }
 
 /* Checks that p is the payload of a live block of h, as far as cheap tests
  * tell, reading no word before the provider (where it can tell) says its
  * page is held: the pointer, its header, the next header and what free
  * will follow from it, and (when the previous block is free) the footer
- * free will merge through.  Returns NULL, or a message naming the likely
- * bug, from the first test that fails. */
-HOT const char *block_validate(const kheap *h, const void *p, block **out)
+ * free will merge through.  Returns KHEAP_MISUSE_NONE, or the likely bug,
+ * from the first test that fails. */
+HOT kheap_misuse block_validate(const kheap *h, const void *p, block **out)
 {
     uintptr_t a = (uintptr_t)p;
     size_t off = a - h->first;
     if (a % KH_ALIGN != 0)
-        return "misaligned pointer";
+        return KHEAP_MISUSE_MISALIGNED;
     if (off >= h->span)
-        return "foreign pointer: outside every heap";
+        return KHEAP_MISUSE_FOREIGN;
     if (released_holds(h, a))
-        return "double free: its heap was given back";
+        return KHEAP_MISUSE_GIVEN_BACK;
     block *b = block_from_payload(p);
     if (!words_held(h, NULL, HDR_FIRST(b), HDR_SIZE(b)))
-        return "not in a page the instance holds: a double free after its heap went back?";
+        return KHEAP_MISUSE_NOT_HELD;
     if (!hdr_ok(h, b))
-        return "header check failed: double free, or a write over the header";
+        return KHEAP_MISUSE_HEADER_CHECK;
     size_t word = b->size;
     if (word & KH_FLAG_FREE)
-        return "double free";
+        return KHEAP_MISUSE_DOUBLE_FREE;
     /* Flags are below KH_MIN_BLOCK and a sentinel's word is at least a page,
      * so `word < KH_MIN_BLOCK` is "size below the minimum" in one compare. */
     if ((word & (KH_FLAG_SENTINEL | ((KH_ALIGN - 1) & ~KH_FLAG_MASK))) != 0 || word < KH_MIN_BLOCK ||
         (word & ~KH_FLAG_MASK) > h->span - off)
-        return "not a block (interior pointer or bad header)";
+        return KHEAP_MISUSE_NOT_A_BLOCK;
     const block *next = (const block *)(a - KH_PAYLOAD_OFF + (word & ~KH_FLAG_MASK));
     if (!words_held(h, HDR_SIZE(b), HDR_FIRST(next), HDR_SIZE(next)))
-        return "not a block (interior pointer or bad header)";
+        return KHEAP_MISUSE_NOT_A_BLOCK;
     size_t next_word = next->size;
     if (!hdr_ok(h, next) || next_word < KH_MIN_BLOCK || (next_word & (KH_ALIGN - 1) & ~KH_FLAG_MASK) != 0)
-        return "overflow into the next block's header";
+        return KHEAP_MISUSE_NEXT_OVERFLOW;
     if (next_word & KH_FLAG_PREV_FREE)
-        return "double free after a merge, or overflow into the next header";
+        return KHEAP_MISUSE_DOUBLE_FREE_MERGED;
     if (next_word & (KH_FLAG_FREE | KH_FLAG_SENTINEL)) {
-        const char *why = next_validate(h, next, next_word);
-        if (why != NULL)
+        kheap_misuse why = next_validate(h, next, next_word);
+        if (why != KHEAP_MISUSE_NONE)
             return why;
     }
     if (word & KH_FLAG_PREV_FREE) {
@@ -462,33 +462,33 @@ HOT const char *block_validate(const kheap *h, const void *p, block **out)
          * and lie at or above the lowest page ever held: prev_size <= off
          * puts prev at or above first - KH_PAYLOAD_OFF, that page's start. */
         if (!words_held(h, HDR_FIRST(b), b, b))
-            return "underflow into the header (bad previous footer)";
+            return KHEAP_MISUSE_PREV_UNDERFLOW;
         size_t prev_size = b->prev_size;
         if ((prev_size & (KH_ALIGN - 1)) != 0 || prev_size < KH_MIN_BLOCK || prev_size > off)
-            return "underflow into the header (bad previous footer)";
+            return KHEAP_MISUSE_PREV_UNDERFLOW;
         const block *prev = (const block *)(a - KH_PAYLOAD_OFF - prev_size);
         if (!words_held(h, b, HDR_FIRST(prev), HDR_SIZE(prev)) ||
             prev->size != (prev_size | KH_FLAG_FREE) || !hdr_ok(h, prev))
-            return "underflow into the header (bad previous footer)";
+            return KHEAP_MISUSE_PREV_UNDERFLOW;
     }
     *out = b;
-    return NULL;
+    return KHEAP_MISUSE_NONE;
 }
 
 /* The block whose payload p is: checked by block_validate where the
- * profile has checks (NULL, or why not), taken on trust where it has none. */
-HOT const char *pointer_check(const kheap *h, const void *p, block **out)
+ * profile has checks (KHEAP_MISUSE_NONE, or why not), taken on trust where it has none. */
+HOT kheap_misuse pointer_check(const kheap *h, const void *p, block **out)
 {
     if (KHEAP_CHECKS)
         return block_validate(h, p, out);
     *out = block_from_payload(p);
-    return NULL;
+    return KHEAP_MISUSE_NONE;
 }
 
 /* Misuse of one call: nothing was changed, the instance carries on. */
-COLD void misuse(kheap *h, const char *what, const void *addr)
+COLD void misuse(kheap *h, kheap_misuse what, const void *addr)
 {
-    if (h->pending_what == NULL) {
+    if (h->pending_what == KHEAP_MISUSE_NONE) {
         h->pending_what = what;
         h->pending_addr = addr;
         h->exit_work = true;
@@ -501,7 +501,7 @@ HOT bool canary_reported(kheap *h, const block *b)
 {
     const void *at = canary_broken(h, b);
     if (at != NULL)
-        misuse(h, "write past the end of the block: the trailing canary was changed", at);
+        misuse(h, KHEAP_MISUSE_CANARY, at);
     return at != NULL;
 }
 
@@ -513,13 +513,13 @@ HOT bool canary_reported(kheap *h, const block *b)
  * exactly what it found. */
 COLD void leave_slow(kheap *h, uintptr_t saved)
 {
-    const char *what = h->pending_what;
+    kheap_misuse what = h->pending_what;
     const void *addr = h->pending_addr;
-    h->pending_what = NULL;
+    h->pending_what = KHEAP_MISUSE_NONE;
     h->pending_addr = NULL;
     h->exit_work = KHEAP_LOCKS && h->config.unlock != NULL;
     kheap_unlock(h, saved);
-    if (what != NULL && h->config.panic != NULL)
+    if (what != KHEAP_MISUSE_NONE && h->config.panic != NULL)
         h->config.panic(h->config.panic_ctx, what, addr);
 }
 
@@ -651,8 +651,8 @@ void kheap_free(kheap *h, void *p)
         return;
     uintptr_t saved = kheap_lock(h);
     block *b = NULL;
-    const char *bad = stopped(h) ? NULL : pointer_check(h, p, &b);
-    if (bad != NULL)
+    kheap_misuse bad = stopped(h) ? KHEAP_MISUSE_NONE : pointer_check(h, p, &b);
+    if (bad != KHEAP_MISUSE_NONE)
         misuse(h, bad, p);
     else if (!stopped(h) && !canary_reported(h, b))
         free_locked(h, b, true);
@@ -671,12 +671,12 @@ void *kheap_realloc(kheap *h, void *p, size_t size)
     }
     uintptr_t saved = kheap_lock(h);
     block *b = NULL;
-    const char *bad = stopped(h) ? "instance stopped after detecting corruption"
+    kheap_misuse bad = stopped(h) ? KHEAP_MISUSE_STOPPED
                                 : pointer_check(h, p, &b);
     void *result = NULL;
-    if (bad != NULL && !stopped(h)) {
+    if (bad != KHEAP_MISUSE_NONE && !stopped(h)) {
         misuse(h, bad, p);
-    } else if (bad == NULL && !canary_reported(h, b)) {
+    } else if (bad == KHEAP_MISUSE_NONE && !canary_reported(h, b)) {
         size_t need = request_block_size(size);
         size_t had = block_request(h, b);
         int own = need != 0 && h->layer != NULL ? h->layer->resize_own(h, b, need) : -1;
@@ -757,10 +757,10 @@ size_t kheap_usable_size(kheap *h, const void *p)
         return 0;
     uintptr_t saved = kheap_lock(h);
     block *b = NULL;
-    const char *bad = stopped(h) ? NULL : pointer_check(h, p, &b);
-    size_t usable = bad == NULL && !stopped(h) && !canary_reported(h, b)
+    kheap_misuse bad = stopped(h) ? KHEAP_MISUSE_NONE : pointer_check(h, p, &b);
+    size_t usable = bad == KHEAP_MISUSE_NONE && !stopped(h) && !canary_reported(h, b)
                         ? block_request(h, b) : 0;
-    if (bad != NULL)
+    if (bad != KHEAP_MISUSE_NONE)
         misuse(h, bad, p);
     leave(h, saved);
     return usable;

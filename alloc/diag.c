@@ -133,6 +133,39 @@ static const block *block_step(const kheap *h, const heap *hp, const block *b)
     return block_next(b);
 }
 
+/* ------------------------------------------------------------ reports */
+
+/* In the order of kheap_misuse; a static assert keeps them in step. */
+static const char *const misuse_texts[] = {
+    "no misuse",
+    "misaligned pointer",
+    "foreign pointer: outside every heap",
+    "double free: its heap was given back",
+    "not in a page the instance holds: a double free after its heap went back?",
+    "header check failed: double free, or a write over the header",
+    "double free",
+    "not a block (interior pointer or bad header)",
+    "overflow into the next block's header",
+    "double free after a merge, or overflow into the next header",
+    "underflow into the header (bad previous footer)",
+    "write past the end of the block: the trailing canary was changed",
+    "instance stopped after detecting corruption",
+    "__malloc_lock nested too deep",
+    "__malloc_unlock without __malloc_lock",
+    "write after free: freed memory was changed",
+    "free list link corrupted: a write after free?",
+    "free list head corrupted: a write over a freed block's header?",
+    "free block header corrupted: an overflow from the block before it?",
+};
+_Static_assert(sizeof misuse_texts / sizeof misuse_texts[0] == KHEAP_MISUSE_FREE_HEADER + 1,
+               "a message for every kheap_misuse code");
+
+const char *kheap_misuse_text(kheap_misuse what)
+{
+    return (unsigned)what < sizeof misuse_texts / sizeof misuse_texts[0] ? misuse_texts[what]
+                                                                          : "unknown misuse";
+}
+
 /* ------------------------------------------------------------ check */
 
 typedef struct check_totals {

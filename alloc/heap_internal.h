@@ -221,7 +221,7 @@ struct kheap {
     heap *top;               /* most recent normal heap: the one grown in place */
     heap *spare;             /* an empty heap kept for the next request, or NULL */
     bool broken;             /* corruption seen: every later call fails (fail-stop) */
-    const char *pending_what; /* a detection not yet reported to the panic hook */
+    kheap_misuse pending_what; /* a detection not yet reported to the panic hook */
     const void *pending_addr;
 #if KHEAP_HARDEN
     uintptr_t secret;        /* mixed into header checks, free links and canaries */

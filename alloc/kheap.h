@@ -90,10 +90,37 @@
 
 typedef struct kheap kheap;
 
-/* Called with a message that names the likely bug ("double free") and the
+/* What the panic hook is told: a code per likely bug; kheap_misuse_text
+ * (diag.c) gives its message, so an image that prints none carries no
+ * strings.  The first group is misuse of one call (the call changes
+ * nothing); from KHEAP_MISUSE_WRITE_AFTER_FREE on, corruption found inside
+ * an operation (full tier: the instance stops). */
+typedef enum kheap_misuse {
+    KHEAP_MISUSE_NONE = 0,  /* nothing found */
+    KHEAP_MISUSE_MISALIGNED,  /* misaligned pointer */
+    KHEAP_MISUSE_FOREIGN,  /* foreign pointer: outside every heap */
+    KHEAP_MISUSE_GIVEN_BACK,  /* double free: its heap was given back */
+    KHEAP_MISUSE_NOT_HELD,  /* not in a page the instance holds: a double free after its heap went back? */
+    KHEAP_MISUSE_HEADER_CHECK,  /* header check failed: double free, or a write over the header */
+    KHEAP_MISUSE_DOUBLE_FREE,  /* double free */
+    KHEAP_MISUSE_NOT_A_BLOCK,  /* not a block (interior pointer or bad header) */
+    KHEAP_MISUSE_NEXT_OVERFLOW,  /* overflow into the next block's header */
+    KHEAP_MISUSE_DOUBLE_FREE_MERGED,  /* double free after a merge, or overflow into the next header */
+    KHEAP_MISUSE_PREV_UNDERFLOW,  /* underflow into the header (bad previous footer) */
+    KHEAP_MISUSE_CANARY,  /* write past the end of the block: the trailing canary was changed */
+    KHEAP_MISUSE_STOPPED,  /* instance stopped after detecting corruption */
+    KHEAP_MISUSE_LOCK_TOO_DEEP,  /* the newlib glue: __malloc_lock nested too deep */
+    KHEAP_MISUSE_UNLOCK_UNPAIRED,  /* the newlib glue: __malloc_unlock without __malloc_lock */
+    KHEAP_MISUSE_WRITE_AFTER_FREE,  /* write after free: freed memory was changed */
+    KHEAP_MISUSE_LIST_LINK,  /* free list link corrupted: a write after free? */
+    KHEAP_MISUSE_LIST_HEAD,  /* free list head corrupted: a write over a freed block's header? */
+    KHEAP_MISUSE_FREE_HEADER,  /* free block header corrupted: an overflow from the block before it? */
+} kheap_misuse;
+
+/* Called with the likely bug (KHEAP_MISUSE_DOUBLE_FREE, say) and the
  * address involved.  It may return (tests do): the operation then does
  * nothing further and returns its failure value. */
-typedef void (*kheap_panic_fn)(void *ctx, const char *what, const void *addr);
+typedef void (*kheap_panic_fn)(void *ctx, kheap_misuse what, const void *addr);
 
 typedef struct kheap_config {
     kheap_provider provider;
@@ -228,5 +255,10 @@ void kheap_walk(kheap *heap, kheap_walk_fn fn, void *ctx);
 /* Writes a line-oriented text map of the instance (heaps, blocks, stats)
  * through out.  Locked like kheap_walk. */
 void kheap_dump(kheap *heap, kheap_out_fn out, void *ctx);
+
+/* The message for `what`, naming the likely bug ("double free"); "unknown
+ * misuse" for a value that is no code.  In diag.c, with the rest of the
+ * text: an image that never prints a report does not link it. */
+const char *kheap_misuse_text(kheap_misuse what);
 
 #endif

@@ -102,12 +102,12 @@ static size_t append_dec(char *buf, size_t len, size_t cap, size_t v)
 /* Misuse kheap detected (double free, foreign pointer, overwritten header):
  * one line on stderr naming it and the address, then abort.  kheap calls it
  * with its lock released. */
-static void glue_panic(void *ctx, const char *what, const void *addr)
+static void glue_panic(void *ctx, kheap_misuse what, const void *addr)
 {
     (void)ctx;
     char line[256];
     size_t len = append(line, 0, sizeof line - 1, "kheap: ");
-    len = append(line, len, sizeof line - 1, what);
+    len = append(line, len, sizeof line - 1, kheap_misuse_text(what));
     len = append(line, len, sizeof line - 1, " at ");
     len = append_hex(line, len, sizeof line - 1, (uintptr_t)addr);
     line[len++] = '\n';

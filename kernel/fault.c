@@ -24,10 +24,10 @@ _Noreturn void fault_exit(void)
 
 /* kheap's panic hook: the address and the likely bug, then the run ends
  * (EXIT_MISUSE), so the runner counts it as the failure it is. */
-void kernel_kheap_panic(void *ctx, const char *what, const void *addr)
+void kernel_kheap_panic(void *ctx, kheap_misuse what, const void *addr)
 {
     (void)ctx;
-    kprintf("\n*** KHEAP PANIC: %s at %p\n", what, addr);
+    kprintf("\n*** KHEAP PANIC: %s at %p\n", kheap_misuse_text(what), addr);
     kputs("kernel: stopped by kheap's panic hook\n");
     board_exit(EXIT_MISUSE);
 }

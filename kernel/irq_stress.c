@@ -188,11 +188,11 @@ static void unlock_hook(void *ctx, uintptr_t saved)
     }
 }
 
-static void panic_hook(void *ctx, const char *what, const void *addr)
+static void panic_hook(void *ctx, kheap_misuse what, const void *addr)
 {
     (void)ctx;
     if (panics++ == 0) {
-        panic_what = what;
+        panic_what = kheap_misuse_text(what);
         panic_addr = addr;
     }
 }

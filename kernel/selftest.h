@@ -9,6 +9,8 @@
 #ifndef KERNEL_SELFTEST_H
 #define KERNEL_SELFTEST_H
 
+#include "../alloc/kheap.h"
+
 #define KERNEL_SELFTEST_fault 1
 #define KERNEL_SELFTEST_hang 2
 #define KERNEL_SELFTEST_misuse 3
@@ -17,7 +19,7 @@
 
 /* kheap's panic hook on target: prints what was detected and where, then
  * ends the run with EXIT_MISUSE.  Never a silent continue. */
-void kernel_kheap_panic(void *ctx, const char *what, const void *addr);
+void kernel_kheap_panic(void *ctx, kheap_misuse what, const void *addr);
 
 #ifdef KHEAP_KERNEL_SELFTEST
 void selftest_run(void);

@@ -58,10 +58,10 @@ static void unlock_hook(void *ctx, uintptr_t saved)
     irq_restore(saved);
 }
 
-static void panic_hook(void *ctx, const char *what, const void *addr)
+static void panic_hook(void *ctx, kheap_misuse what, const void *addr)
 {
     (void)ctx;
-    kprintf("kernel: kheap (newlib malloc): %s at %p\n", what, addr);
+    kprintf("kernel: kheap (newlib malloc): %s at %p\n", kheap_misuse_text(what), addr);
     board_exit(EXIT_TESTS_FAILED);
 }
 

@@ -24,12 +24,12 @@ typedef struct report_log {
     const bool *irq_running;
 } report_log;
 
-static void report_record(void *ctx, const char *what, const void *addr)
+static void report_record(void *ctx, kheap_misuse what, const void *addr)
 {
     report_log *log = ctx;
     if (log->count < REPORTS_MAX) {
         log->addr[log->count] = addr;
-        log->what[log->count] = what;
+        log->what[log->count] = kheap_misuse_text(what);
         log->in_irq[log->count] = log->irq_running != NULL && *log->irq_running;
     }
     log->count++;
@@ -330,12 +330,12 @@ typedef struct inspect {
     kheap_stats stats;
 } inspect;
 
-static void inspect_hook(void *ctx, const char *what, const void *addr)
+static void inspect_hook(void *ctx, kheap_misuse what, const void *addr)
 {
     (void)addr;
     inspect *in = ctx;
     in->reports++;
-    in->what = what;
+    in->what = kheap_misuse_text(what);
     kheap_dump(in->h, text_out, &in->dump);
     in->walked = walk_count(in->h);
     kheap_stats_get(in->h, &in->stats);
@@ -713,7 +713,29 @@ static void t_other_build_refused(const ktest_env *env)
     kt_close(&t, env);
 }
 
+/* Every code has its own message; a value that is no code gets one that
+ * says so rather than NULL or a neighbour's text. */
+static void t_misuse_texts(const ktest_env *env)
+{
+    (void)env;
+    const kheap_misuse last = KHEAP_MISUSE_FREE_HEADER;
+    for (unsigned a = 0; a <= (unsigned)last; a++) {
+        const char *ta = kheap_misuse_text((kheap_misuse)a);
+        KT_TRUE(ta != NULL && ta[0] != '\0');
+        for (unsigned b = 0; b < a && ta != NULL; b++)
+            KT_FALSE(ktest_streq(ta, kheap_misuse_text((kheap_misuse)b)));
+    }
+    KT_STR_EQ("no misuse", kheap_misuse_text(KHEAP_MISUSE_NONE));
+    KT_STR_EQ("double free", kheap_misuse_text(KHEAP_MISUSE_DOUBLE_FREE));
+    KT_STR_EQ("__malloc_unlock without __malloc_lock", kheap_misuse_text(KHEAP_MISUSE_UNLOCK_UNPAIRED));
+    KT_STR_EQ("free block header corrupted: an overflow from the block before it?",
+              kheap_misuse_text(last));
+    KT_STR_EQ("unknown misuse", kheap_misuse_text((kheap_misuse)(last + 1)));
+    KT_STR_EQ("unknown misuse", kheap_misuse_text((kheap_misuse)-1));
+}
+
 static const ktest_case cases[] = {
+    {"misuse: every code has a message of its own, an unknown value says so", t_misuse_texts},
 #if KHEAP_CHECKS && KHEAP_LOCKS
     {"misuse: an interrupt in the unlock window reports its own misuse, the call its own",
      t_irq_reports_its_own},

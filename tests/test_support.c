@@ -5,12 +5,12 @@
  * a few times over, so heap size and large threshold scale with the room. */
 #define KT_DEFAULTS_NEED ((size_t)64 * 1024)
 
-void kt_panic_record(void *ctx, const char *what, const void *addr)
+void kt_panic_record(void *ctx, kheap_misuse what, const void *addr)
 {
     kt_panic_log *log = ctx;
     log->count++;
     log->addr = addr;
-    log->what = what;
+    log->what = kheap_misuse_text(what);
 }
 
 static void *failing_map(void *ctx, size_t pages)

@@ -23,7 +23,7 @@ typedef struct kt_panic_log {
     const char *what;
 } kt_panic_log;
 
-void kt_panic_record(void *ctx, const char *what, const void *addr);
+void kt_panic_record(void *ctx, kheap_misuse what, const void *addr);
 
 /* A provider over another one that fails the fail_at-th map/grow call
  * (counting from 1; 0 never) or every call while fail_all is set, and

@@ -255,7 +255,7 @@ void __malloc_lock(struct _reent *r)
     if (glue.depth >= KHEAP_NEWLIB_LOCK_DEPTH) {
         glue.unlock(glue.lock_ctx, s);
         if (glue.panic != NULL)
-            glue.panic(glue.panic_ctx, "__malloc_lock nested too deep", &glue.depth);
+            glue.panic(glue.panic_ctx, KHEAP_MISUSE_LOCK_TOO_DEEP, &glue.depth);
         return;
     }
     glue.saved[glue.depth++] = s;
@@ -268,7 +268,7 @@ void __malloc_unlock(struct _reent *r)
         return;
     if (glue.depth == 0) {
         if (glue.panic != NULL)
-            glue.panic(glue.panic_ctx, "__malloc_unlock without __malloc_lock", &glue.depth);
+            glue.panic(glue.panic_ctx, KHEAP_MISUSE_UNLOCK_UNPAIRED, &glue.depth);
         return;
     }
     uintptr_t s = glue.saved[--glue.depth];

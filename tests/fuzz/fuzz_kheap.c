@@ -348,9 +348,10 @@ static void w_unlock(void *ctx, uintptr_t saved)
 
 /* Outside a misuse call any report is a bug; inside one the report is
  * recorded for misuse_check(), and a second one fails at once. */
-static void w_panic(void *ctx, const char *what, const void *addr)
+static void w_panic(void *ctx, kheap_misuse code, const void *addr)
 {
     inst *s = ctx;
+    const char *what = kheap_misuse_text(code);
     if (!s->expect_report)
         die(s, "panic hook called without misuse: %s (%p)", what, addr);
     ENSURE(s, s->lock_depth == 0, "panic hook called with the lock held (depth %d): %s (%p)",

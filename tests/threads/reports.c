@@ -41,7 +41,7 @@ static void unlock(void *ctx, uintptr_t saved)
 static _Thread_local const void *expected;
 static _Thread_local unsigned reports, wrong;
 
-static void panic_hook(void *ctx, const char *what, const void *addr)
+static void panic_hook(void *ctx, kheap_misuse what, const void *addr)
 {
     (void)ctx;
     (void)what;

@@ -122,10 +122,10 @@ static void point(kheap *h, unsigned n, const char *name)
 
 /* ------------------------------------------------------------ the scenario */
 
-static void panic_hook(void *ctx, const char *what, const void *addr)
+static void panic_hook(void *ctx, kheap_misuse what, const void *addr)
 {
     (void)ctx;
-    kprintf("heapmap: kheap panic: %s at %p\n", what, addr);
+    kprintf("heapmap: kheap panic: %s at %p\n", kheap_misuse_text(what), addr);
     all_checks_ok = false;
 }
 
