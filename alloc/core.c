@@ -292,8 +292,10 @@ HOT void block_free(kheap *h, block *b)
             in_dv = true;
         else
             index_remove(h, prev);
-        /* A second free of b must still read as a double free. */
-        hdr_set(h, b, word | KH_FLAG_FREE);
+        /* A second free of b must still read as a double free (where
+         * the profile checks for one). */
+        if (KHEAP_CHECKS)
+            hdr_set(h, b, word | KH_FLAG_FREE);
         poison_fill((char *)b, poison_start(b));
         b = prev;
         size += prev_size;

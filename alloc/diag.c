@@ -81,7 +81,7 @@ static kheap_stats stats_derived(const kheap *h)
 
 void kheap_stats_get(kheap *h, kheap_stats *stats)
 {
-    if (!usable(h) || stats == NULL)
+    if (!same_layout(h) || stats == NULL)
         return;
     uintptr_t saved = kheap_lock(h);
     *stats = stats_derived(h);
@@ -326,7 +326,7 @@ bool kheap_check(kheap *h, const char **why)
 {
     const char *bad = h == NULL ? "NULL instance"
                       : "instance created by a build with other layout options";
-    if (usable(h)) {
+    if (same_layout(h)) {
         uintptr_t saved = kheap_lock(h);
         bad = h->broken ? "instance stopped after detecting corruption" : check_locked(h);
         kheap_unlock(h, saved);
@@ -340,7 +340,7 @@ bool kheap_check(kheap *h, const char **why)
 
 void kheap_walk(kheap *h, kheap_walk_fn fn, void *ctx)
 {
-    if (!usable(h) || fn == NULL)
+    if (!same_layout(h) || fn == NULL)
         return;
     uintptr_t saved = kheap_lock(h);
     bool going = !h->broken;
@@ -462,7 +462,7 @@ static void dump_heap(const kheap *h, const heap *hp, const dump_out *o)
 
 void kheap_dump(kheap *h, kheap_out_fn out, void *ctx)
 {
-    if (!usable(h) || out == NULL)
+    if (!same_layout(h) || out == NULL)
         return;
     const dump_out o = {out, ctx};
     uintptr_t saved = kheap_lock(h);

@@ -232,11 +232,20 @@ struct kheap {
     block *lists[KH_LIST_COUNT];
 };
 
-/* h can be used by this build: not NULL, and created by a build with the
- * same layout options. */
-static inline bool usable(const kheap *h)
+/* h was created by a build with the same layout options (and is not
+ * NULL): what every diagnostic asks before it reads the instance. */
+static inline bool same_layout(const kheap *h)
 {
     return h != NULL && h->layout == KH_LAYOUT;
+}
+
+/* h can be used by the malloc family: not NULL and, where the profile
+ * checks misuse, same_layout.  The lean profile takes the instance on
+ * trust, as it takes a pointer to free (the test is 6 instructions a call
+ * on Cortex-M3: the layout word's constant takes two to load). */
+static inline bool usable(const kheap *h)
+{
+    return KHEAP_CHECKS ? same_layout(h) : h != NULL;
 }
 
 /* The full tier's per-instance key; the basic tier has none. */

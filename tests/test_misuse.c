@@ -676,7 +676,7 @@ static void KT_PROFILED t_forged_sizes_guarded(const ktest_env *env)
 
 /* An instance whose recorded layout is another build's: every call refuses
  * it and touches nothing; the checker says why. */
-static void t_other_build_refused(const ktest_env *env)
+static void KT_PROFILED t_other_build_refused(const ktest_env *env)
 {
     kt_heap t;
     if (!kt_open(&t, env, &STD))
@@ -768,8 +768,10 @@ static const ktest_case cases[] = {
      t_forged_sizes_guarded},
 #endif
 #endif
+#if KHEAP_CHECKS
     {"misuse: an instance from a build with other options is refused by every call",
      t_other_build_refused},
+#endif
 #if defined(KTEST_HOST) && KHEAP_CHECKS
     {"misuse: a double free of a released heap reads no faulting page (host guard provider)",
      t_double_free_released_guarded},
