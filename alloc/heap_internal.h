@@ -110,6 +110,7 @@
 #define KH_HEAP_MAGIC ((size_t)0x6b686561u) /* "khea" */
 #define KH_HEAP_HOME 1u                     /* holds the instance; never returned */
 #define KH_HEAP_LARGE 2u                    /* one large request; never kept spare */
+#define KH_HEAP_TOP_TAKEN 4u                /* a grow at its top failed; cleared by a top trim */
 
 typedef struct block {
     size_t prev_size;
@@ -173,7 +174,7 @@ typedef struct heap {
     struct heap *prev;
     struct kheap *owner;
     block *first;
-    unsigned flags;     /* KH_HEAP_HOME, KH_HEAP_LARGE */
+    unsigned flags;     /* KH_HEAP_HOME, KH_HEAP_LARGE, KH_HEAP_TOP_TAKEN */
 } heap;
 
 /* What this build's options make of the block format and the instance:

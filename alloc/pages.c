@@ -130,12 +130,17 @@ COLD block *heap_grow(kheap *h, heap *hp, size_t extra)
 {
     size_t ps = h->page_size;
     size_t pages = pages_for(h, extra);
-    if (h->config.provider.grow == NULL || pages == 0 ||
+    if (h->config.provider.grow == NULL || pages == 0 || (hp->flags & KH_HEAP_TOP_TAKEN) ||
         extra >= KH_MAX_BLOCK || hp->pages + pages >= (KH_MAX_BLOCK >> h->page_shift))
         return NULL;
     char *end = heap_end(hp, ps);
-    if (!h->config.provider.grow(h->config.provider.ctx, end, pages))
+    /* A provider that maps top down has usually put another run right
+     * above: one failed call says so, and the heap asks no more until its
+     * own top trim frees the pages above it. */
+    if (!h->config.provider.grow(h->config.provider.ctx, end, pages)) {
+        hp->flags |= KH_HEAP_TOP_TAKEN;
         return NULL;
+    }
     block *s = heap_sentinel(hp, ps);
     block *b;
     if (block_prev_is_free(s)) {
@@ -195,6 +200,7 @@ COLD bool heap_trim(kheap *h, heap *hp, block *b, size_t slack)
     new_end = end - cut * ps;
     kept = (size_t)(new_end - payload);
     hp->pages -= cut;
+    hp->flags &= ~KH_HEAP_TOP_TAKEN;
     h->block_bytes -= cut * ps;
     h->stats.pages -= cut;
     block *s = heap_sentinel(hp, ps);

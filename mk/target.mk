@@ -212,7 +212,7 @@ $(KERNEL_ELF): $(KERNEL_OBJ) linker/kernel.ld
 # What tests/run_boards.sh needs to boot this image, as shell assignments.
 $(KERNEL_DIR)/run.conf: $(KERNEL_CONFIG)
 	@mkdir -p $(@D)
-	$(Q)printf '%s\n' "board='$(BOARD)$(if $(filter-out none,$(LIBC)), ($(LIBC)))$(if $(filter 1,$(HARDEN)), (full tier))$(if $(KERNEL_SELFTEST), (selftest $(KERNEL_SELFTEST)))'" \
+	$(Q)printf '%s\n' "board='$(BOARD)$(if $(filter-out none,$(LIBC)), ($(LIBC)))$(if $(filter 1,$(HARDEN)), (full tier))$(if $(filter lean,$(PROFILE)), (lean))$(if $(KERNEL_SELFTEST), (selftest $(KERNEL_SELFTEST)))'" \
 		"skip='$(KERNEL_SKIP)'" \
 		"image='$(KERNEL_ELF)'" \
 		"qemu='$(QEMU) $(BOARD_QEMU) $(QEMU_COMMON)'" \

@@ -268,6 +268,51 @@ static void a_run_below_the_newest_heap_joins_it(const ktest_env *env)
     kt_close(&t, env);
 }
 
+/* A provider that maps top down has put another run right above the
+ * newest heap, so a grow at its top fails: after one failed call the heap
+ * asks no more, and its growth is one map() (the run below joins it),
+ * until its own top trim frees the pages above it; then a grow there
+ * succeeds in place. */
+static void a_failed_top_grow_is_not_retried_until_a_top_trim(const ktest_env *env)
+{
+    kt_heap t;
+    if (!open_core(&t, env, 24 * 1024, 4, 1u << 20, true))
+        return;
+    void *home = fill_heap(t.h);
+    size_t calls = t.fail.calls;
+    void *x = kheap_alloc(t.h, 4 * SUB_PAGE - 128);  /* the home heap's grow fails: heap 2 */
+    KT_EQ(calls + 2, t.fail.calls);
+    KT_EQ(2, kt_stats(t.h).heaps);
+    calls = t.fail.calls;
+    void *y1 = kheap_alloc(t.h, 4 * SUB_PAGE - 128);  /* heap 2's grow fails, a map joins */
+    KT_EQ(calls + 2, t.fail.calls);
+    calls = t.fail.calls;
+    void *y2 = kheap_alloc(t.h, 4 * SUB_PAGE - 128);  /* the map alone */
+    KT_EQ(calls + 1, t.fail.calls);
+    KT_EQ(2, kt_stats(t.h).heaps);
+    KT_TRUE(x && y1 && y2);
+    size_t pages = kt_stats(t.h).pages, mapped = kt_mapped(&t);
+    /* x merges with the rests of its own pages and of y1's: the whole free
+     * pages at heap 2's top go back but one, as slack: 2 or 3 of the 4 it
+     * spans, as the tier's header sizes leave those rests. */
+    kheap_free(t.h, x);
+    size_t trimmed = pages - kt_stats(t.h).pages;
+    KT_TRUE(trimmed == 2 || trimmed == 3);
+    KT_EQ(mapped - trimmed, kt_mapped(&t));
+    calls = t.fail.calls;
+    void *z = kheap_alloc(t.h, 2 * SUB_PAGE + 64);  /* grows back in place at the top */
+    KT_NONNULL(z);
+    KT_EQ(calls + 1, t.fail.calls);
+    KT_EQ(2, kt_stats(t.h).heaps);
+    KT_CHECK(t.h);
+    kheap_free(t.h, z);
+    kheap_free(t.h, y2);
+    kheap_free(t.h, y1);
+    kheap_free(t.h, home);
+    KT_CHECK(t.h);
+    kt_close(&t, env);
+}
+
 /* A provider whose unmap cannot take side-by-side runs back as one (a
  * buddy allocator, say) leaves unmap_spans_runs false: a run mapped right
  * below the newest heap then stays a heap of its own. */
@@ -690,6 +735,8 @@ static const ktest_case cases[] = {
     {"core: a block in use costs one header (one word in the basic tier)", one_word_per_block_in_use},
     {"core: empty heaps go back to the provider but one spare", empty_heaps_go_back_but_one_spare},
     {"core: a run below the newest heap joins it, and goes back once free", a_run_below_the_newest_heap_joins_it},
+    {"core: a failed grow at a heap's top is not retried until the heap trims its top",
+     a_failed_top_grow_is_not_retried_until_a_top_trim},
     {"core: without a spanning unmap, a run below stays a heap of its own", without_spanning_unmap_a_run_below_stays_apart},
     {"core: large requests get a heap of their own, returned on free", large_requests_get_their_own_heap},
     {"core: a heap grows in place and trims its tail back", heap_grows_in_place_and_trims_back},
