@@ -3,17 +3,20 @@
 # inclusive instruction count of each h_* entry point (bench/host_bench.c)
 # divided by its calls.  Writes <out>/host.csv and prints a table.
 #
-# usage: host_run.sh BINARY OUTDIR "TRACES"
+# usage: host_run.sh BINARY OUTDIR "TRACES" [LEAN_BINARY]
+# (LEAN_BINARY: the same bench built with the lean profile, row kheap-lean)
 set -eu
-bin=$1 out=$2 traces=$3
+bin=$1 out=$2 traces=$3 lean=${4:-}
 mkdir -p "$out/callgrind"
 echo "allocator,trace,calls,avg_insn,malloc_avg,free_avg,realloc_avg,memalign_avg,failed" > "$out/host.csv"
 for t in $traces; do
-    for a in kheap glibc; do
+    for a in ${lean:+kheap-lean} kheap glibc; do
         cg=$out/callgrind/$a-$t.out
+        run=$bin arg=$a
+        if [ "$a" = kheap-lean ]; then run=$lean arg=kheap; fi
         line=$(valgrind --tool=callgrind --callgrind-out-file="$cg" --collect-atstart=no \
             --toggle-collect='h_malloc' --toggle-collect='h_free' --toggle-collect='h_realloc' \
-            --toggle-collect='h_memalign' "$bin" "$a" "$t" 2>/dev/null | grep '^HOST,')
+            --toggle-collect='h_memalign' "$run" "$arg" "$t" 2>/dev/null | grep '^HOST,' | sed "s/^HOST,$arg,/HOST,$a,/")
         callgrind_annotate --inclusive=yes "$cg" 2>/dev/null > "$cg.txt"
         echo "$line" | awk -F, -v cgt="$cg.txt" '{
             for (i = 4; i <= NF; i++) { split($i, kv, "="); n[kv[1]] = kv[2] }

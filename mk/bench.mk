@@ -154,5 +154,12 @@ $(BENCH_HOST_BIN): bench/host_bench.c bench/traces.h $(ALLOC_SRC) $(ALLOC_HDR) |
 	@echo "  CC      $@"
 	$(Q)$(CC) -std=gnu11 -O2 -g $(WARN) -Wno-missing-prototypes bench/host_bench.c $(ALLOC_SRC) -o $@
 
-bench-host: $(BENCH_HOST_BIN)
-	$(Q)sh bench/host_run.sh $(BENCH_HOST_BIN) $(BENCH_DIR) "$(BENCH_TRACES)"
+# The same bench built with the lean profile: its kheap is kheap-lean.
+$(BENCH_HOST_BIN)-lean: bench/host_bench.c bench/traces.h $(ALLOC_SRC) $(ALLOC_HDR) | deps-bench-host
+	@mkdir -p $(@D)
+	@echo "  CC      $@ (KHEAP_PROFILE_LEAN)"
+	$(Q)$(CC) -std=gnu11 -O2 -g $(WARN) -Wno-missing-prototypes -DKHEAP_PROFILE=KHEAP_PROFILE_LEAN \
+		bench/host_bench.c $(ALLOC_SRC) -o $@
+
+bench-host: $(BENCH_HOST_BIN) $(BENCH_HOST_BIN)-lean
+	$(Q)sh bench/host_run.sh $(BENCH_HOST_BIN) $(BENCH_DIR) "$(BENCH_TRACES)" $(BENCH_HOST_BIN)-lean
