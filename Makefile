@@ -82,8 +82,20 @@ $(HOST_DIR)/ktest-full-m32: $(HOST_SRC) $(ALLOC_HDR) $(SUITE_HDR) | deps-host
 	@echo "  CC      $@ (KHEAP_HARDEN=1, Cortex-M geometry: $(CM_GEOMETRY))"
 	$(Q)$(CC) $(HOST_CFLAGS) $(CM_GEOMETRY) -O2 -DKHEAP_HARDEN=1 $(HOST_SRC) -o $@
 
+# Call-site tracing (KHEAP_TRACE=1) adds two header words: the whole suite
+# runs against that format too, in both tiers, plus the tracing cases.
+$(HOST_DIR)/ktest-trace: $(HOST_SRC) $(ALLOC_HDR) $(SUITE_HDR) | deps-host
+	@mkdir -p $(@D)
+	@echo "  CC      $@ (KHEAP_TRACE=1)"
+	$(Q)$(CC) $(HOST_CFLAGS) $(HOST_SAN) -DKHEAP_TRACE=1 $(HOST_SRC) -o $@
+
+$(HOST_DIR)/ktest-trace-full-m32: $(HOST_SRC) $(ALLOC_HDR) $(SUITE_HDR) | deps-host
+	@mkdir -p $(@D)
+	@echo "  CC      $@ (KHEAP_TRACE=1 KHEAP_HARDEN=1, Cortex-M geometry: $(CM_GEOMETRY))"
+	$(Q)$(CC) $(HOST_CFLAGS) $(CM_GEOMETRY) -O2 -DKHEAP_TRACE=1 -DKHEAP_HARDEN=1 $(HOST_SRC) -o $@
+
 test-host: $(HOST_DIR)/ktest-asan $(HOST_DIR)/ktest-m32 $(HOST_DIR)/ktest-m32-cm $(HOST_DIR)/ktest-full \
-           $(HOST_DIR)/ktest-full-m32
+           $(HOST_DIR)/ktest-full-m32 $(HOST_DIR)/ktest-trace $(HOST_DIR)/ktest-trace-full-m32
 	@mkdir -p $(RESULTS)
 	@echo "== host suite, 64-bit, ASan+UBSan"
 	$(Q)$(HOST_DIR)/ktest-asan $(call SHOW_AND_LOG,host-asan)
@@ -95,6 +107,10 @@ test-host: $(HOST_DIR)/ktest-asan $(HOST_DIR)/ktest-m32 $(HOST_DIR)/ktest-m32-cm
 	$(Q)$(HOST_DIR)/ktest-full $(call SHOW_AND_LOG,host-full)
 	@echo "== host suite, full misuse tier, Cortex-M geometry ($(CM_GEOMETRY))"
 	$(Q)sh tests/run32.sh $(HOST_DIR)/ktest-full-m32 $(call SHOW_AND_LOG,host-full-m32)
+	@echo "== host suite, call-site tracing (KHEAP_TRACE=1), ASan+UBSan"
+	$(Q)$(HOST_DIR)/ktest-trace $(call SHOW_AND_LOG,host-trace)
+	@echo "== host suite, tracing and the full tier (KHEAP_TRACE=1 KHEAP_HARDEN=1), Cortex-M geometry"
+	$(Q)sh tests/run32.sh $(HOST_DIR)/ktest-trace-full-m32 $(call SHOW_AND_LOG,host-trace-full-m32)
 
 # ---------------------------------------------------------------- freestanding
 # alloc/ must build with no libc for the smallest and a mid-size core and

@@ -5,7 +5,7 @@
 
 #include "ktest.h"
 
-#define KTEST_GROUPS(X) X(tests_region) X(tests_static) X(tests_api) X(tests_core) X(tests_check) X(tests_stress) X(tests_bound) X(tests_harden) X(tests_misuse) X(tests_large)
+#define KTEST_GROUPS(X) X(tests_region) X(tests_static) X(tests_api) X(tests_core) X(tests_check) X(tests_stress) X(tests_bound) X(tests_harden) X(tests_misuse) X(tests_large) X(tests_trace)
 
 #define KTEST_DECLARE(group) extern const ktest_group group;
 #define KTEST_ENTRY(group) &group,
