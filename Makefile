@@ -158,8 +158,9 @@ test-core-alone: | deps-target
 # ---------------------------------------------------------------- fragments
 # The test kernel, boards and QEMU runs (mk/target.mk), the host drop-in
 # malloc (mk/host.mk), the fuzzer (mk/fuzz.mk), the newlib kernels
-# (mk/newlib.mk, included by mk/target.mk), the interrupt stress (mk/irqtest.mk), the heap pictures
-# and debugger (mk/heapmap.mk), the leak reports on target (mk/leaks.mk), the benchmark (mk/bench.mk).  Each adds its
+# (mk/newlib.mk, included by mk/target.mk), the interrupt stress (mk/irqtest.mk), the leak reports
+# on target (mk/leaks.mk, whose traced objects the next one links), the heap pictures and debugger
+# (mk/heapmap.mk), the benchmark (mk/bench.mk).  Each adds its
 # checks to TARGET_TESTS, DROPIN_TESTS, FUZZ_TESTS or TOOLS_TESTS.
 # `include`, not `-include`: a fragment that went missing must stop the
 # build, not quietly take its stages out of `make test`.
@@ -167,8 +168,8 @@ include mk/target.mk
 include mk/host.mk
 include mk/fuzz.mk
 include mk/irqtest.mk
-include mk/heapmap.mk
 include mk/leaks.mk
+include mk/heapmap.mk
 include mk/bench.mk
 
 all: $(HOST_DIR)/ktest-asan

@@ -9,27 +9,30 @@
 #                          resolved report with tests/leaks/expected
 #
 # The image is the test kernel's start-up, console, UART, fault and
-# semihosting objects (the board's, in build/<b>/obj/) plus alloc/ and the
-# scenario compiled again with KHEAP_TRACE=1 into build/<b>-leaks/obj/: the
-# traced objects never mix with the board's untraced ones.
+# semihosting objects (the board's, in build/<b>/obj/: TRACE_KERNEL_OBJ)
+# plus alloc/ and the scenario compiled again with KHEAP_TRACE=1 into
+# build/<b>-trace/obj/: the traced objects never mix with the board's
+# untraced ones.  The heap-picture scenario (mk/heapmap.mk) links the same
+# traced alloc/ objects, so its dumps carry sites too.
 
-LEAKS_DIR := $(BUILD)/$(or $(KERNEL_VARIANT),$(BOARD))-leaks
+TRACE_DIR := $(BUILD)/$(or $(KERNEL_VARIANT),$(BOARD))-trace
+TRACE_ALLOC_OBJ := $(call obj_of,$(TRACE_DIR),$(ALLOC_SRC))
+TRACE_KERNEL_OBJ := $(call obj_of,$(BUILD)/$(or $(KERNEL_VARIANT),$(BOARD)),$(KERNEL_SRC) \
+                      $(KERNEL_SRC_$(BOARD_ARCH)))
+LEAKS_DIR := $(TRACE_DIR)
 LEAKS_ELF := $(LEAKS_DIR)/leaks.elf
-LEAKS_LOG := $(LEAKS_DIR)/leaks.log
-LEAKS_TRACED_SRC := tools/scenario/leaks_main.c $(ALLOC_SRC)
-LEAKS_OBJ := $(call obj_of,$(LEAKS_DIR),$(LEAKS_TRACED_SRC)) \
-             $(call obj_of,$(BUILD)/$(or $(KERNEL_VARIANT),$(BOARD)),$(KERNEL_SRC) $(KERNEL_SRC_$(BOARD_ARCH)))
+LEAKS_OBJ := $(call obj_of,$(TRACE_DIR),tools/scenario/leaks_main.c) $(TRACE_ALLOC_OBJ) $(TRACE_KERNEL_OBJ)
 # The board's binutils: arm-none-eabi-addr2line, aarch64-linux-gnu-addr2line.
 ADDR2LINE := $(patsubst %gcc,%addr2line,$(BOARD_CC))
 
 .PHONY: leaks leaks-image test-leaks
 
-$(LEAKS_DIR)/obj/%.o: %.c $(KERNEL_CONFIG) | deps-target
+$(TRACE_DIR)/obj/%.o: %.c $(KERNEL_CONFIG) | deps-target
 	@mkdir -p $(@D)
 	@echo "  CC      $@ (KHEAP_TRACE=1)"
 	$(Q)$(TARGET_CC) $(KERNEL_CFLAGS) -DKHEAP_TRACE=1 -MMD -MP -c $< -o $@
 
--include $(patsubst %.o,%.d,$(call obj_of,$(LEAKS_DIR),$(LEAKS_TRACED_SRC)))
+-include $(patsubst %.o,%.d,$(wildcard $(TRACE_DIR)/obj/*/*.o $(TRACE_DIR)/obj/*/*/*.o))
 
 $(LEAKS_ELF): $(LEAKS_OBJ) linker/kernel.ld
 	@echo "  LD      $@"
@@ -46,13 +49,8 @@ $(LEAKS_DIR)/leaks.conf: $(KERNEL_CONFIG)
 leaks-image: $(LEAKS_ELF) $(LEAKS_DIR)/leaks.conf
 
 leaks: | deps-target
-	$(Q)$(MAKE) --no-print-directory BOARD=$(BOARD) kernel-objs-for-leaks
 	$(Q)$(MAKE) --no-print-directory BOARD=$(BOARD) leaks-image
 	$(Q)sh tests/leaks/check.sh -r $(LEAKS_DIR)/leaks.conf
-
-# The board's shared kernel objects, without linking its test kernel.
-.PHONY: kernel-objs-for-leaks
-kernel-objs-for-leaks: $(call obj_of,$(BUILD)/$(or $(KERNEL_VARIANT),$(BOARD)),$(KERNEL_SRC) $(KERNEL_SRC_$(BOARD_ARCH)))
 
 # After kernels-all (test-boards' images share the kernel objects), one
 # image per board, then every board booted and checked: 5 cases a board.
@@ -61,7 +59,7 @@ test-leaks: kernels-all | deps-target
 		$(MAKE) --no-print-directory BOARD=$$b leaks-image || exit 1; done
 	@mkdir -p $(RESULTS)
 	@echo "== leaks: the traced scenario's report, resolved by addr2line, on every board"
-	$(Q)sh tests/leaks/check.sh $(foreach b,$(BOARDS),$(BUILD)/$(b)-leaks/leaks.conf) \
+	$(Q)sh tests/leaks/check.sh $(foreach b,$(BOARDS),$(BUILD)/$(b)-trace/leaks.conf) \
 		$(call SHOW_AND_LOG,leaks)
 
 TARGET_TESTS += test-leaks
