@@ -63,7 +63,7 @@ static size_t k_peak(void)
 }
 
 const bench_allocator bench_adapter = {
-    .name = KHEAP_HARDEN ? "kheap-full" : "kheap",
+    .name = KHEAP_TRACE ? "kheap-trace" : KHEAP_HARDEN ? "kheap-full" : "kheap",
     .init = k_init,
     .malloc = k_malloc,
     .free = k_free,

@@ -93,13 +93,15 @@ for cpu in cortex-m3 cortex-m0; do
         $cc $common -mcpu=$cpu -ffreestanding -fno-builtin -fno-tree-loop-distribute-patterns \
             -c $f -o $o/$(basename $f .c).o
     done
-    mkdir -p $o/full
+    mkdir -p $o/full $o/trace
     for f in core pages; do
         $cc $common -mcpu=$cpu -DKHEAP_HARDEN=1 -ffreestanding -c alloc/$f.c -o $o/full/$f.o
+        $cc $common -mcpu=$cpu -DKHEAP_TRACE=1 -ffreestanding -c alloc/$f.c -o $o/trace/$f.o
     done
     $cc $common -mcpu=$cpu -Ialloc -c bench/size_kheap.c -o $o/size_kheap.o
     $cc $common -mcpu=$cpu -Ialloc -DSIZE_DIAG -c bench/size_kheap.c -o $o/size_diag.o
     $cc $common -mcpu=$cpu -Ialloc -DKHEAP_HARDEN=1 -c bench/size_kheap.c -o $o/full/size_kheap.o
+    $cc $common -mcpu=$cpu -Ialloc -DKHEAP_TRACE=1 -c bench/size_kheap.c -o $o/trace/size_kheap.o
     $cc $common -mcpu=$cpu $o/size_diag.o $o/core.o $o/pages.o $o/region.o $o/diag.o $o/string.o $ld -nostdlib \
         -Wl,-Map=$o/diag.map -o $o/diag.elf -lgcc
     $cc $common -mcpu=$cpu bench/size_libc.c $ld -Wl,-Map=$o/newlib.map -o $o/newlib.elf \
@@ -111,10 +113,10 @@ for cpu in cortex-m3 cortex-m0; do
             -o $o/picolibc.elf 2>$o/picolibc.err || { cat $o/picolibc.err; exit 1; }
     fi
 
-    # Per tier (basic, full): everything and the family, and their sections.
+    # Per tier (basic, full) and traced: everything and the family, and their sections.
     kp='/(core|pages|region)\.o$'
-    for v in "" -full; do
-        d=$o${v:+/full}
+    for v in "" -full -trace; do
+        d=$o${v:+/${v#-}}
         $cc $common -mcpu=$cpu $d/size_kheap.o $d/core.o $d/pages.o $o/region.o $o/string.o $ld -nostdlib \
             -Wl,-Map=$o/kheap$v.map -o $o/kheap$v.elf -lgcc
         $cc $common -mcpu=$cpu $d/core.o $d/pages.o $o/region.o $o/string.o $family_ld \
@@ -140,7 +142,8 @@ done
 
 {
     echo "# .text+.rodata bytes after --gc-sections (bench/size.sh), whole input sections as the linker keeps them;"
-    echo "# memcpy/memset/memmove not counted.  kheap: alloc/*.c compiled -Os here (kheap-full: KHEAP_HARDEN=1);"
+    echo "# memcpy/memset/memmove not counted.  kheap: alloc/*.c compiled -Os here (kheap-full: KHEAP_HARDEN=1,"
+    echo "#   kheap-trace: KHEAP_TRACE=1);"
     echo "# newlib, newlib-nano, picolibc: Debian's prebuilt libraries, a program calling malloc/calloc/realloc/memalign/free."
     echo "# kheap parts (core.o + pages.o + region.o; the first three per tier):"
     echo "#   everything-incl-set-up: a program calling create, alloc, calloc, realloc, aligned_alloc, usable_size,"
@@ -157,7 +160,7 @@ done
     echo "# cpu allocator part bytes [per input file]"
     for cpu in cortex-m3 cortex-m0; do
         o=$out/size/$cpu
-        for v in "" -full; do
+        for v in "" -full -trace; do
             echo "$cpu kheap$v everything-incl-set-up $(total < $o/everything$v.sec)"
             echo "$cpu kheap$v malloc-family $(total < $o/family$v.sec)"
             echo "$cpu kheap$v set-up(create,destroy,usable_size,region_init) $(total < $o/setup$v.sec)"
