@@ -96,8 +96,21 @@ $(HOST_DIR)/ktest-lean-m32: $(HOST_SRC) $(ALLOC_HDR) $(SUITE_HDR) | deps-host
 	@echo "  CC      $@ ($(LEAN), Cortex-M geometry: $(CM_GEOMETRY))"
 	$(Q)$(CC) $(HOST_CFLAGS) $(CM_GEOMETRY) -O2 $(LEAN) $(HOST_SRC) -o $@
 
+# Call-site tracing (KHEAP_TRACE=1) adds two header words: the whole suite
+# runs against that format too, in both tiers, plus the tracing cases.
+$(HOST_DIR)/ktest-trace: $(HOST_SRC) $(ALLOC_HDR) $(SUITE_HDR) | deps-host
+	@mkdir -p $(@D)
+	@echo "  CC      $@ (KHEAP_TRACE=1)"
+	$(Q)$(CC) $(HOST_CFLAGS) $(HOST_SAN) -DKHEAP_TRACE=1 $(HOST_SRC) -o $@
+
+$(HOST_DIR)/ktest-trace-full-m32: $(HOST_SRC) $(ALLOC_HDR) $(SUITE_HDR) | deps-host
+	@mkdir -p $(@D)
+	@echo "  CC      $@ (KHEAP_TRACE=1 KHEAP_HARDEN=1, Cortex-M geometry: $(CM_GEOMETRY))"
+	$(Q)$(CC) $(HOST_CFLAGS) $(CM_GEOMETRY) -O2 -DKHEAP_TRACE=1 -DKHEAP_HARDEN=1 $(HOST_SRC) -o $@
+
 test-host: $(HOST_DIR)/ktest-asan $(HOST_DIR)/ktest-m32 $(HOST_DIR)/ktest-m32-cm $(HOST_DIR)/ktest-full \
-           $(HOST_DIR)/ktest-full-m32 $(HOST_DIR)/ktest-lean $(HOST_DIR)/ktest-lean-m32
+           $(HOST_DIR)/ktest-full-m32 $(HOST_DIR)/ktest-lean $(HOST_DIR)/ktest-lean-m32 \
+           $(HOST_DIR)/ktest-trace $(HOST_DIR)/ktest-trace-full-m32
 	@mkdir -p $(RESULTS)
 	@echo "== host suite, 64-bit, ASan+UBSan"
 	$(Q)$(HOST_DIR)/ktest-asan $(call SHOW_AND_LOG,host-asan)
@@ -113,6 +126,10 @@ test-host: $(HOST_DIR)/ktest-asan $(HOST_DIR)/ktest-m32 $(HOST_DIR)/ktest-m32-cm
 	$(Q)$(HOST_DIR)/ktest-lean $(call SHOW_AND_LOG,host-lean)
 	@echo "== host suite, lean profile, Cortex-M geometry"
 	$(Q)sh tests/run32.sh $(HOST_DIR)/ktest-lean-m32 $(call SHOW_AND_LOG,host-lean-m32)
+	@echo "== host suite, call-site tracing (KHEAP_TRACE=1), ASan+UBSan"
+	$(Q)$(HOST_DIR)/ktest-trace $(call SHOW_AND_LOG,host-trace)
+	@echo "== host suite, tracing and the full tier (KHEAP_TRACE=1 KHEAP_HARDEN=1), Cortex-M geometry"
+	$(Q)sh tests/run32.sh $(HOST_DIR)/ktest-trace-full-m32 $(call SHOW_AND_LOG,host-trace-full-m32)
 
 # ---------------------------------------------------------------- freestanding
 # alloc/ must build with no libc for the smallest and a mid-size core and
@@ -160,8 +177,9 @@ test-core-alone: | deps-target
 # ---------------------------------------------------------------- fragments
 # The test kernel, boards and QEMU runs (mk/target.mk), the host drop-in
 # malloc (mk/host.mk), the fuzzer (mk/fuzz.mk), the newlib kernels
-# (mk/newlib.mk, included by mk/target.mk), the interrupt stress (mk/irqtest.mk), the heap pictures
-# and debugger (mk/heapmap.mk), the benchmark (mk/bench.mk).  Each adds its
+# (mk/newlib.mk, included by mk/target.mk), the interrupt stress (mk/irqtest.mk), the leak reports
+# on target (mk/leaks.mk, whose traced objects the next one links), the heap pictures and debugger
+# (mk/heapmap.mk), the benchmark (mk/bench.mk).  Each adds its
 # checks to TARGET_TESTS, DROPIN_TESTS, FUZZ_TESTS or TOOLS_TESTS.
 # `include`, not `-include`: a fragment that went missing must stop the
 # build, not quietly take its stages out of `make test`.
@@ -169,6 +187,7 @@ include mk/target.mk
 include mk/host.mk
 include mk/fuzz.mk
 include mk/irqtest.mk
+include mk/leaks.mk
 include mk/heapmap.mk
 include mk/bench.mk
 

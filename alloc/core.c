@@ -611,6 +611,34 @@ static bool block_resize_in_place(kheap *h, block *b, size_t need)
     return true;
 }
 
+/* ------------------------------------------------ call sites (KHEAP_TRACE) */
+
+/* With tracing, the bodies of kheap_alloc, _calloc, _realloc and
+ * _aligned_alloc are their _at variants (KH_AT names them), which take the
+ * site as a last parameter (KH_SITE_PARAM, passed on as KH_SITE_ARG) and
+ * record it in the block they return (KH_NOTE, under the lock); the plain
+ * calls, at the end of this file, pass their return address.  Without
+ * tracing all four expand to what the code was before the option. */
+#if KHEAP_TRACE
+#define KH_AT(name) name##_at
+#define KH_SITE_PARAM , const void *site
+#define KH_SITE_ARG , site
+#define KH_NOTE(h, p) trace_note(h, p, site)
+HOT void trace_note(kheap *h, void *p, const void *site)
+{
+    if (p != NULL) {
+        block *b = block_from_payload(p);
+        b->site = site;
+        b->seq = ++h->trace_seq;
+    }
+}
+#else
+#define KH_AT(name) name
+#define KH_SITE_PARAM
+#define KH_SITE_ARG
+#define KH_NOTE(h, p) ((void)0)
+#endif
+
 /* ------------------------------------------------------------ interface */
 
 void kheap_destroy(kheap *h)
@@ -620,17 +648,18 @@ void kheap_destroy(kheap *h)
     h->layer->release_all(h);
 }
 
-void *kheap_alloc(kheap *h, size_t size)
+void *KH_AT(kheap_alloc)(kheap *h, size_t size KH_SITE_PARAM)
 {
     if (!usable(h))
         return NULL;
     uintptr_t saved = kheap_lock(h);
     void *p = alloc_locked(h, size);
+    KH_NOTE(h, p);
     leave(h, saved);
     return p;
 }
 
-void *kheap_calloc(kheap *h, size_t n, size_t size)
+void *KH_AT(kheap_calloc)(kheap *h, size_t n, size_t size KH_SITE_PARAM)
 {
     if (!usable(h))
         return NULL;
@@ -641,7 +670,7 @@ void *kheap_calloc(kheap *h, size_t n, size_t size)
         kheap_unlock(h, saved);
         return NULL;
     }
-    void *p = kheap_alloc(h, bytes);
+    void *p = KH_AT(kheap_alloc)(h, bytes KH_SITE_ARG);
     if (p != NULL)
         __builtin_memset(p, 0, bytes);
     return p;
@@ -661,12 +690,12 @@ void kheap_free(kheap *h, void *p)
     leave(h, saved);
 }
 
-void *kheap_realloc(kheap *h, void *p, size_t size)
+void *KH_AT(kheap_realloc)(kheap *h, void *p, size_t size KH_SITE_PARAM)
 {
     if (!usable(h))
         return NULL;
     if (p == NULL)
-        return kheap_alloc(h, size);
+        return KH_AT(kheap_alloc)(h, size KH_SITE_ARG);
     if (size == 0) {
         kheap_free(h, p);
         return NULL;
@@ -693,11 +722,12 @@ void *kheap_realloc(kheap *h, void *p, size_t size)
             h->stats.failed++;
         }
     }
+    KH_NOTE(h, result);
     leave(h, saved);
     return result;
 }
 
-void *kheap_aligned_alloc(kheap *h, size_t align, size_t size)
+void *KH_AT(kheap_aligned_alloc)(kheap *h, size_t align, size_t size KH_SITE_PARAM)
 {
     if (!usable(h))
         return NULL;
@@ -708,7 +738,7 @@ void *kheap_aligned_alloc(kheap *h, size_t align, size_t size)
         return NULL;
     }
     if (align <= KH_ALIGN)
-        return kheap_alloc(h, size);
+        return KH_AT(kheap_alloc)(h, size KH_SITE_ARG);
     uintptr_t saved = kheap_lock(h);
     size_t need = request_block_size(size);
     /* A large request gets a heap of its own with the payload aligned in
@@ -749,6 +779,7 @@ void *kheap_aligned_alloc(kheap *h, size_t align, size_t size)
     block_use(h, b, need, !large);
     canary_set(h, b, size);
     void *p = stopped(h) ? NULL : block_payload(b);
+    KH_NOTE(h, p);
     leave(h, saved);
     return p;
 }
@@ -767,6 +798,32 @@ size_t kheap_usable_size(kheap *h, const void *p)
     leave(h, saved);
     return usable;
 }
+
+#if KHEAP_TRACE
+/* The plain calls record their own return address: the caller's call. */
+#define KH_CALLER __builtin_return_address(0)
+void *kheap_alloc(kheap *h, size_t size) { return kheap_alloc_at(h, size, KH_CALLER); }
+void *kheap_calloc(kheap *h, size_t n, size_t size) { return kheap_calloc_at(h, n, size, KH_CALLER); }
+void *kheap_realloc(kheap *h, void *p, size_t size) { return kheap_realloc_at(h, p, size, KH_CALLER); }
+void *kheap_aligned_alloc(kheap *h, size_t align, size_t size)
+{
+    return kheap_aligned_alloc_at(h, align, size, KH_CALLER);
+}
+
+const void *kheap_site_of(kheap *h, const void *p)
+{
+    if (!usable(h) || p == NULL)
+        return NULL;
+    uintptr_t saved = kheap_lock(h);
+    block *b = NULL;
+    kheap_misuse bad = stopped(h) ? KHEAP_MISUSE_NONE : pointer_check(h, p, &b);
+    const void *site = bad == KHEAP_MISUSE_NONE && !stopped(h) ? b->site : NULL;
+    if (bad != KHEAP_MISUSE_NONE)
+        misuse(h, bad, p);
+    leave(h, saved);
+    return site;
+}
+#endif
 
 /* ------------------------------------------------ an instance over a buffer */
 

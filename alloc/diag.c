@@ -432,6 +432,26 @@ static void put_addr(const dump_out *o, const char *name, const void *p)
     put_hex(o, (uintptr_t)p);
 }
 
+/* The end of a block line: its state, and with tracing the site of a
+ * block in use. */
+#if KHEAP_TRACE
+static void put_state(const dump_out *o, const block *b)
+{
+    if (block_is_free(b)) {
+        put_str(o, " state=free\n");
+    } else {
+        put_str(o, " state=used");
+        put_addr(o, "site", b->site);
+        put_str(o, "\n");
+    }
+}
+#else
+static void put_state(const dump_out *o, const block *b)
+{
+    put_str(o, block_is_free(b) ? " state=free\n" : " state=used\n");
+}
+#endif
+
 /* One heap's lines; a block whose size steps outside the heap ends them
  * with a "broken" line naming where. */
 static void dump_heap(const kheap *h, const heap *hp, const dump_out *o)
@@ -448,7 +468,7 @@ static void dump_heap(const kheap *h, const heap *hp, const dump_out *o)
         put_str(o, "block");
         put_field(o, "offset", (uintptr_t)block_payload(b) - (uintptr_t)hp);
         put_field(o, "size", block_is_free(b) ? block_room(b) : block_request(h, b));
-        put_str(o, block_is_free(b) ? " state=free\n" : " state=used\n");
+        put_state(o, b);
         const block *next = block_step(h, hp, b);
         if (next == NULL) {
             put_str(o, "broken");
@@ -498,3 +518,66 @@ void kheap_dump(kheap *h, kheap_out_fn out, void *ctx)
     put_str(&o, "\nkheap-dump end\n");
     kheap_unlock(h, saved);
 }
+
+/* ------------------------------------------------------------ leaks */
+#if KHEAP_TRACE
+
+void kheap_mark(kheap *h)
+{
+    if (!usable(h))
+        return;
+    uintptr_t saved = kheap_lock(h);
+    h->trace_mark = h->trace_seq;
+    kheap_unlock(h, saved);
+}
+
+/* The leak walk's table: a site per entry, the last one the "other"
+ * group of every site that came after the table filled. */
+typedef struct leak_table {
+    const kheap *h;
+    size_t used;
+    kheap_leak site[KHEAP_LEAK_SITES + 1];
+} leak_table;
+
+/* kheap_walk's callback, under the instance's lock: the mark and the
+ * sequence cannot move during the walk. */
+static bool leak_visit(void *ctx, const kheap_block_info *info)
+{
+    leak_table *t = ctx;
+    if (!info->in_use)
+        return true;
+    const block *b = block_from_payload(info->ptr);
+    size_t mark = t->h->trace_mark;
+    if (b->seq - mark - 1 >= t->h->trace_seq - mark)
+        return true;
+    size_t i = 0;
+    while (i < t->used && t->site[i].site != b->site)
+        i++;
+    if (i == t->used) {
+        if (t->used < KHEAP_LEAK_SITES) {
+            t->site[i].site = b->site;
+            t->used++;
+        } else {
+            i = KHEAP_LEAK_SITES;
+            t->site[i].other = true;
+        }
+    }
+    t->site[i].blocks++;
+    t->site[i].bytes += info->size;
+    return true;
+}
+
+size_t kheap_leaks(kheap *h, kheap_leak_fn fn, void *ctx)
+{
+    if (!usable(h) || fn == NULL)
+        return 0;
+    leak_table t = {.h = h};
+    kheap_walk(h, leak_visit, &t);
+    size_t calls = t.used + t.site[KHEAP_LEAK_SITES].other;
+    for (size_t i = 0; i < t.used; i++)
+        fn(ctx, &t.site[i]);
+    if (t.site[KHEAP_LEAK_SITES].other)
+        fn(ctx, &t.site[KHEAP_LEAK_SITES]);
+    return calls;
+}
+#endif

@@ -31,6 +31,25 @@
  * previous block in O(1); with PREV_FREE in the next header, it knows
  * whether the footer is valid.
  *
+ * Call-site tracing (KHEAP_TRACE=1) puts two more words in the header,
+ * before the size word (and after the full tier's check word):
+ *
+ *                  | prev_size        |
+ *                  | site             |  the call that last returned the
+ *                  | seq              |  block, and that call's number in
+ *                  | size | flags     |  the instance's allocation sequence
+ *     payload  ->  +------------------+
+ *
+ * In the header, not at the block's end, because a header stays put when
+ * realloc resizes in place and the core finds it in O(1) from a payload; before
+ * the size word, so the size word still precedes the payload and every
+ * walk reads it at the same place.  A block in use costs 3 words instead
+ * of one (8 more bytes on 32-bit before rounding to KHEAP_ALIGN).  kheap_mark
+ * records the sequence number; a block is "since the mark" iff its seq is
+ * newer, so a mark is O(1) and the leak walk needs no bit per block.  The
+ * words are written on every return of a block (trace_note in core.c) and
+ * are stale while it is free; nothing reads them then.
+ *
  * Flags sit in the low bits of size, free because sizes are multiples of
  * KHEAP_ALIGN (at least 8):
  *   FREE       the block is free and sits in the index
@@ -117,6 +136,10 @@ typedef struct block {
 #if KHEAP_HARDEN
     size_t check;  /* size ^ secret ^ address: an overwritten header shows */
 #endif
+#if KHEAP_TRACE
+    const void *site;
+    size_t seq;
+#endif
     size_t size;
     struct block *next_free;
     /* The link that points at this block: its list's head or the previous
@@ -126,7 +149,8 @@ typedef struct block {
 } block;
 
 /* From a block to its payload; the header a block in use pays for (the size
- * word, and the check word in the full tier). */
+ * word, the check word in the full tier, the site and seq words when
+ * tracing). */
 #define KH_PAYLOAD_OFF (offsetof(block, next_free))
 #define KH_HDR (KH_PAYLOAD_OFF - KH_WORD)
 
@@ -156,14 +180,15 @@ _Static_assert(KH_MIN_BLOCK > KH_FLAG_MASK && KH_MIN_BLOCK <= 64,
                "sentinel's word (a heap's length, at least a 64-byte page) above it");
 _Static_assert(KH_ALIGN % KH_WORD == 0, "block boundaries are word boundaries (poison goes by words)");
 _Static_assert(offsetof(block, size) + KH_WORD == KH_PAYLOAD_OFF, "payload follows the size word");
-_Static_assert(KH_HDR == KH_WORD * (1 + KHEAP_HARDEN), "a header is one word, two in the full tier");
+_Static_assert(KH_HDR == KH_WORD * (1 + KHEAP_HARDEN + 2 * KHEAP_TRACE),
+               "a header is one word, one more in the full tier, two more when tracing");
 _Static_assert(KH_REQ_OVERHEAD == KH_HDR + KH_WORD * KHEAP_HARDEN, "the full tier adds the canary word");
 _Static_assert(sizeof(block) <= KH_MIN_BLOCK + KH_WORD, "a free block's links fit a minimum block");
 _Static_assert(KHEAP_SL_LOG2 >= 1 && KHEAP_SL_LOG2 <= 5, "at most 32 lists per power of two");
 _Static_assert(KH_FL_COUNT >= 1 && KH_MAP_WORDS <= 8 * sizeof(size_t), "the summary bitmap is one size_t");
 _Static_assert(KHEAP_MAX_BLOCK_LOG2 < 8 * sizeof(size_t), "KH_MAX_BLOCK fits size_t");
 _Static_assert(KHEAP_MAX_BLOCK_LOG2 < 128 && KHEAP_HARDEN <= 1 && KHEAP_CHECKS <= 1 &&
-               KHEAP_STATS <= 1 && KHEAP_LOCKS <= 1, "KH_LAYOUT has room for every option");
+               KHEAP_STATS <= 1 && KHEAP_LOCKS <= 1 && KHEAP_TRACE <= 1, "KH_LAYOUT has room for every option");
 _Static_assert(KHEAP_CHECKS || !KHEAP_HARDEN, "the full tier builds on the basic tier's checks");
 
 typedef struct heap {
@@ -185,9 +210,10 @@ typedef struct heap {
  * the instance keeps its panic hook, so it touches nothing and returns its
  * failure value.  The profile's options count too: code without the
  * checks, the statistics or the lock hooks would skip what the instance's
- * other users rely on. */
-#define KH_LAYOUT ((size_t)0x6b6c0000u | (size_t)KHEAP_HARDEN << 15 | \
-                (size_t)KHEAP_CHECKS << 16 | (size_t)KHEAP_STATS << 17 | (size_t)KHEAP_LOCKS << 20 | \
+ * other users rely on.  Bits 16, 17, 20 and 23 (KHEAP_TRACE, KHEAP_CHECKS,
+ * KHEAP_STATS, KHEAP_LOCKS) are clear in 0x6b6c0000. */
+#define KH_LAYOUT ((size_t)0x6b6c0000u | (size_t)KHEAP_TRACE << 16 | (size_t)KHEAP_HARDEN << 15 | \
+                (size_t)KHEAP_CHECKS << 17 | (size_t)KHEAP_STATS << 20 | (size_t)KHEAP_LOCKS << 23 | \
                 (size_t)KHEAP_MAX_BLOCK_LOG2 << 8 | (size_t)KH_ALIGN_LOG2 << 4 | \
                 (size_t)KHEAP_SL_LOG2 << 1 | (sizeof(size_t) == 8))
 
@@ -228,6 +254,10 @@ struct kheap {
     uintptr_t secret;        /* mixed into header checks, free links and canaries */
     uintptr_t released[4][2]; /* runs of heaps given back lately */
     unsigned released_next;
+#endif
+#if KHEAP_TRACE
+    size_t trace_seq;        /* allocations so far: the newest block's seq */
+    size_t trace_mark;       /* trace_seq at the last kheap_mark */
 #endif
     size_t block_bytes;      /* bytes of every block of every heap, free or not */
     block *lists[KH_LIST_COUNT];

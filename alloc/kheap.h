@@ -10,7 +10,7 @@
  * Every function is safe to call concurrently on one instance when the config
  * supplies lock hooks.  No function prints; misuse goes to the panic hook.
  * An instance created by a build with other options (KHEAP_HARDEN,
- * KHEAP_ALIGN, the index size, the word size) is refused by every function:
+ * KHEAP_TRACE, KHEAP_ALIGN, the index size, the word size) is refused by every function:
  * it touches nothing and returns its failure value (kheap_check says why).
  */
 #ifndef KHEAP_H
@@ -74,6 +74,17 @@
 #define KHEAP_LOCKS (KHEAP_PROFILE != KHEAP_PROFILE_LEAN)
 #endif
 
+/* Call-site tracing, chosen at compile time, orthogonal to the tier.  1:
+ * every block in use also records the call that last returned it (its
+ * site: the return address of kheap_alloc and its kin, or the tag an _at
+ * variant was given) and when (an allocation sequence number), two header
+ * words, so kheap_leaks can group what is still live since kheap_mark by
+ * site and kheap_dump names each block's site.  0: none of it, and the
+ * build is what it was without the option. */
+#ifndef KHEAP_TRACE
+#define KHEAP_TRACE 0
+#endif
+
 /* Every pointer kheap returns is aligned to this: alignof(max_align_t)
  * unless a build sets it, to a power of two from 8 to 64.  Lower than
  * max_align_t's only where nothing stored needs more: the host suite sets 8
@@ -85,8 +96,9 @@
 
 /* Bytes a block in use costs beyond the request (before rounding to
  * KHEAP_ALIGN): one header word; in the full tier a check word and the
- * trailing canary's word too. */
-#define KHEAP_BLOCK_OVERHEAD (sizeof(size_t) * (1 + 2 * KHEAP_HARDEN))
+ * trailing canary's word too; with KHEAP_TRACE the site and sequence
+ * words. */
+#define KHEAP_BLOCK_OVERHEAD (sizeof(size_t) * (1 + 2 * KHEAP_HARDEN + 2 * KHEAP_TRACE))
 
 typedef struct kheap kheap;
 
@@ -253,12 +265,86 @@ bool kheap_check(kheap *heap, const char **why);
 void kheap_walk(kheap *heap, kheap_walk_fn fn, void *ctx);
 
 /* Writes a line-oriented text map of the instance (heaps, blocks, stats)
- * through out.  Locked like kheap_walk. */
+ * through out (with KHEAP_TRACE, each block in use with its site).  Locked
+ * like kheap_walk. */
 void kheap_dump(kheap *heap, kheap_out_fn out, void *ctx);
 
 /* The message for `what`, naming the likely bug ("double free"); "unknown
  * misuse" for a value that is no code.  In diag.c, with the rest of the
  * text: an image that never prints a report does not link it. */
 const char *kheap_misuse_text(kheap_misuse what);
+
+/* ------------------------------------------------------------ call sites
+ * The _at variants are kheap_alloc, kheap_calloc, kheap_realloc and
+ * kheap_aligned_alloc recording `site` as the block's call site instead of
+ * their own return address: for wrappers (a libc's malloc, the host
+ * drop-in) that pass their caller's.  Without KHEAP_TRACE they are the
+ * plain calls and the site is dropped, so a wrapper calls them in every
+ * build.  A realloc records its site whether it moves the block or not: a
+ * block's site is the call that last returned it. */
+#if KHEAP_TRACE
+void *kheap_alloc_at(kheap *heap, size_t size, const void *site);
+void *kheap_calloc_at(kheap *heap, size_t n, size_t size, const void *site);
+void *kheap_realloc_at(kheap *heap, void *ptr, size_t size, const void *site);
+void *kheap_aligned_alloc_at(kheap *heap, size_t align, size_t size, const void *site);
+
+/* Starts a leak period: kheap_leaks reports only blocks returned after the
+ * latest mark (before any mark: since kheap_create).  Constant time: it
+ * records the allocation sequence number, which every block also holds.
+ * The sequence is a size_t and wraps; a period of more than SIZE_MAX
+ * allocations is misreported. */
+void kheap_mark(kheap *heap);
+
+/* The blocks of one site in a leak report.  `other`: the blocks of every
+ * site that did not fit the walk's table (site is NULL then). */
+typedef struct kheap_leak {
+    const void *site;
+    size_t blocks;
+    size_t bytes;   /* usable bytes (the full tier: requested bytes) */
+    bool other;
+} kheap_leak;
+typedef void (*kheap_leak_fn)(void *ctx, const kheap_leak *leak);
+
+/* Sites a leak walk tells apart: its table lives on the caller's stack
+ * (3 words a site), so the walk allocates nothing from any heap. */
+#ifndef KHEAP_LEAK_SITES
+#define KHEAP_LEAK_SITES 16
+#endif
+
+/* Groups the blocks in use that were returned since the last kheap_mark by
+ * site, in the order each site is first met walking the heaps, and calls
+ * fn once per site after unlocking (fn may call into the instance).  When
+ * more than KHEAP_LEAK_SITES sites leaked, the blocks of the sites met
+ * after the table filled come in one last call with `other` set.  Returns
+ * the number of calls made (0: no leak), or 0 for an unusable instance.
+ * O(blocks * KHEAP_LEAK_SITES). */
+size_t kheap_leaks(kheap *heap, kheap_leak_fn fn, void *ctx);
+
+/* The site of a live block, NULL when ptr is NULL; a pointer that is not
+ * a live block of this instance goes to the panic hook and returns NULL.
+ * Constant time. */
+const void *kheap_site_of(kheap *heap, const void *ptr);
+#else
+static inline void *kheap_alloc_at(kheap *heap, size_t size, const void *site)
+{
+    (void)site;
+    return kheap_alloc(heap, size);
+}
+static inline void *kheap_calloc_at(kheap *heap, size_t n, size_t size, const void *site)
+{
+    (void)site;
+    return kheap_calloc(heap, n, size);
+}
+static inline void *kheap_realloc_at(kheap *heap, void *ptr, size_t size, const void *site)
+{
+    (void)site;
+    return kheap_realloc(heap, ptr, size);
+}
+static inline void *kheap_aligned_alloc_at(kheap *heap, size_t align, size_t size, const void *site)
+{
+    (void)site;
+    return kheap_aligned_alloc(heap, align, size);
+}
+#endif
 
 #endif

@@ -63,7 +63,8 @@ static size_t k_peak(void)
 }
 
 const bench_allocator bench_adapter = {
-    .name = KHEAP_HARDEN ? "kheap-full" : KHEAP_PROFILE == KHEAP_PROFILE_LEAN ? "kheap-lean" : "kheap",
+    .name = KHEAP_TRACE ? "kheap-trace" : KHEAP_HARDEN ? "kheap-full"
+            : KHEAP_PROFILE == KHEAP_PROFILE_LEAN ? "kheap-lean" : "kheap",
     .init = k_init,
     .malloc = k_malloc,
     .free = k_free,

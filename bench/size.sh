@@ -93,11 +93,13 @@ for cpu in cortex-m3 cortex-m0; do
         $cc $common -mcpu=$cpu -ffreestanding -fno-builtin -fno-tree-loop-distribute-patterns \
             -c $f -o $o/$(basename $f .c).o
     done
-    # The other profiles: full (KHEAP_HARDEN=1) and lean, in their own folders.
-    for v in full lean; do
+    # The other builds: full (KHEAP_HARDEN=1), lean and traced (KHEAP_TRACE=1),
+    # each in its own folder.
+    for v in full lean trace; do
         case $v in
         full) vflag=-DKHEAP_HARDEN=1 ;;
         lean) vflag=-DKHEAP_PROFILE=KHEAP_PROFILE_LEAN ;;
+        trace) vflag=-DKHEAP_TRACE=1 ;;
         esac
         mkdir -p $o/$v
         for f in core pages; do
@@ -118,9 +120,9 @@ for cpu in cortex-m3 cortex-m0; do
             -o $o/picolibc.elf 2>$o/picolibc.err || { cat $o/picolibc.err; exit 1; }
     fi
 
-    # Per profile (default, full, lean): everything and the family, and their sections.
+    # Per build (default, full, lean, traced): everything and the family, and their sections.
     kp='/(core|pages|region)\.o$'
-    for v in "" -full -lean; do
+    for v in "" -full -lean -trace; do
         d=$o${v:+/${v#-}}
         $cc $common -mcpu=$cpu $d/size_kheap.o $d/core.o $d/pages.o $o/region.o $o/string.o $ld -nostdlib \
             -Wl,-Map=$o/kheap$v.map -o $o/kheap$v.elf -lgcc
@@ -147,7 +149,8 @@ done
 
 {
     echo "# .text+.rodata bytes after --gc-sections (bench/size.sh), whole input sections as the linker keeps them;"
-    echo "# memcpy/memset/memmove not counted.  kheap: alloc/*.c compiled -Os here (kheap-full: KHEAP_HARDEN=1, kheap-lean: KHEAP_PROFILE_LEAN);"
+    echo "# memcpy/memset/memmove not counted.  kheap: alloc/*.c compiled -Os here (kheap-full: KHEAP_HARDEN=1,"
+    echo "#   kheap-lean: KHEAP_PROFILE_LEAN, kheap-trace: KHEAP_TRACE=1);"
     echo "# newlib, newlib-nano, picolibc: Debian's prebuilt libraries, a program calling malloc/calloc/realloc/memalign/free."
     echo "# kheap parts (core.o + pages.o + region.o; the first three per tier):"
     echo "#   everything-incl-set-up: a program calling create, alloc, calloc, realloc, aligned_alloc, usable_size,"
@@ -164,7 +167,7 @@ done
     echo "# cpu allocator part bytes [per input file]"
     for cpu in cortex-m3 cortex-m0; do
         o=$out/size/$cpu
-        for v in "" -full -lean; do
+        for v in "" -full -lean -trace; do
             echo "$cpu kheap$v everything-incl-set-up $(total < $o/everything$v.sec)"
             echo "$cpu kheap$v malloc-family $(total < $o/family$v.sec)"
             echo "$cpu kheap$v set-up(create,destroy,usable_size,region_init) $(total < $o/setup$v.sec)"

@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 #endif
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
@@ -36,6 +37,13 @@ static kheap *global_heap;  /* read with acquire, written once with release */
 static mmap_provider_state provider_state;
 static size_t os_page;      /* valloc/pvalloc alignment; set before global_heap */
 static int stats_fd = -1;   /* KHEAP_STATS=1: where the exit line goes */
+static int leaks_fd = -1;   /* KHEAP_LEAKS=1: where the leak report goes */
+
+/* The call site each exported function records (KHEAP_TRACE=1, as in
+ * libkheap-trace.so): its return address, i.e. the program's call; the
+ * static helpers below pass it on to kheap's _at calls.  In the untraced
+ * library the _at calls drop it and this costs nothing. */
+#define CALLER __builtin_return_address(0)
 
 /* ------------------------------------------------------------ hooks */
 
@@ -193,11 +201,94 @@ kheap *kheap_dropin_instance(void)
     return heap_get();
 }
 
-static bool stats_wanted(void)
+static bool env_is_1(const char *name)
 {
-    const char *v = getenv("KHEAP_STATS");
+    const char *v = getenv(name);
     return v != NULL && v[0] == '1' && v[1] == '\0';
 }
+
+static bool stats_wanted(void) { return env_is_1("KHEAP_STATS"); }
+static bool leaks_wanted(void) { return env_is_1("KHEAP_LEAKS"); }
+
+/* KHEAP_LEAKS=1: at exit, one line per call site that still holds blocks
+ * it got after start-up,
+ *     kheap: leak SYMBOL+0xOFF (OBJECT) blocks=N bytes=N site=0xADDR
+ * with SYMBOL and OBJECT from dladdr (a program's own functions need
+ * -rdynamic to have a name; "?" when there is none), then
+ *     kheap: leaks sites=N blocks=N bytes=N
+ * Only libkheap-trace.so records sites; libkheap.so says so instead. */
+#if KHEAP_TRACE
+static void leak_mark(kheap *h)
+{
+    kheap_mark(h);
+}
+
+typedef struct leak_totals {
+    int fd;
+    size_t sites, blocks, bytes;
+} leak_totals;
+
+static void leak_line(void *ctx, const kheap_leak *leak)
+{
+    leak_totals *t = ctx;
+    char line[512];
+    size_t cap = sizeof line - 1;
+    size_t len = append(line, 0, cap, "kheap: leak ");
+    Dl_info info;
+    if (leak->other) {
+        len = append(line, len, cap, "(sites beyond the report's table)");
+    } else if (dladdr(leak->site, &info) != 0 && info.dli_sname != NULL) {
+        len = append(line, len, cap, info.dli_sname);
+        len = append(line, len, cap, "+");
+        len = append_hex(line, len, cap, (uintptr_t)leak->site - (uintptr_t)info.dli_saddr);
+        len = append(line, len, cap, " (");
+        len = append(line, len, cap, info.dli_fname != NULL ? info.dli_fname : "?");
+        len = append(line, len, cap, ")");
+    } else {
+        len = append(line, len, cap, "?");
+    }
+    len = append(line, len, cap, " blocks=");
+    len = append_dec(line, len, cap, leak->blocks);
+    len = append(line, len, cap, " bytes=");
+    len = append_dec(line, len, cap, leak->bytes);
+    len = append(line, len, cap, " site=");
+    len = append_hex(line, len, cap, (uintptr_t)leak->site);
+    line[len++] = '\n';
+    write_all(t->fd, line, len);
+    t->sites++;
+    t->blocks += leak->blocks;
+    t->bytes += leak->bytes;
+}
+
+static void leak_report(int fd)
+{
+    leak_totals t = {fd, 0, 0, 0};
+    kheap *h = __atomic_load_n(&global_heap, __ATOMIC_ACQUIRE);
+    if (h != NULL)
+        kheap_leaks(h, leak_line, &t);
+    char line[128];
+    size_t cap = sizeof line - 1;
+    size_t len = append(line, 0, cap, "kheap: leaks sites=");
+    len = append_dec(line, len, cap, t.sites);
+    len = append(line, len, cap, " blocks=");
+    len = append_dec(line, len, cap, t.blocks);
+    len = append(line, len, cap, " bytes=");
+    len = append_dec(line, len, cap, t.bytes);
+    line[len++] = '\n';
+    write_all(fd, line, len);
+}
+#else
+static void leak_mark(kheap *h)
+{
+    (void)h;
+}
+
+static void leak_report(int fd)
+{
+    static const char line[] = "kheap: KHEAP_LEAKS=1 needs the traced library, libkheap-trace.so\n";
+    write_all(fd, line, sizeof line - 1);
+}
+#endif
 
 /* Creates the instance while the process is most likely single-threaded, so
  * the fork handlers are in place before any thread can fork.  With
@@ -205,9 +296,21 @@ static bool stats_wanted(void)
  * on gnulib (sort, ls, ...) close stderr before they exit. */
 __attribute__((constructor)) static void glue_init(void)
 {
-    (void)heap_get();
+    kheap *h = heap_get();
     if (stats_wanted())
         stats_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 10);
+    if (leaks_wanted()) {
+        leaks_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 10);
+        /* What the C library set up before this library is not the
+         * program's to free. */
+        leak_mark(h);
+    }
+}
+
+__attribute__((destructor)) static void glue_leaks(void)
+{
+    if (leaks_wanted())
+        leak_report(leaks_fd >= 0 ? leaks_fd : STDERR_FILENO);
 }
 
 /* KHEAP_STATS=1: one line on stderr at exit, so a test can tell that kheap
@@ -268,25 +371,25 @@ static inline bool power_of_two(size_t a)
 }
 
 /* An alignment that is already a power of two; NULL + ENOMEM on failure. */
-static void *aligned(size_t align, size_t size)
+static void *aligned(size_t align, size_t size, const void *site)
 {
     kheap *h = heap_get();
     if (h == NULL) {
         errno = ENOMEM;
         return NULL;
     }
-    return or_enomem(align <= KHEAP_ALIGN ? kheap_alloc(h, size)
-                                          : kheap_aligned_alloc(h, align, size));
+    return or_enomem(align <= KHEAP_ALIGN ? kheap_alloc_at(h, size, site)
+                                          : kheap_aligned_alloc_at(h, align, size, site));
 }
 
 /* The exported functions below call these, never each other: a call to an
  * exported (interposable) name would go through the PLT, and glibc declares
  * them leaf functions, which a function that may call back into this file
  * is not. */
-static void *glue_malloc(size_t size)
+static void *glue_malloc(size_t size, const void *site)
 {
     kheap *h = heap_get();
-    return or_enomem(h != NULL ? kheap_alloc(h, size) : NULL);
+    return or_enomem(h != NULL ? kheap_alloc_at(h, size, site) : NULL);
 }
 
 static void glue_free(void *ptr)
@@ -302,21 +405,21 @@ static void glue_free(void *ptr)
 
 /* glibc: realloc(NULL, n) is malloc(n); realloc(p, 0) frees p and returns
  * NULL; on failure the old block stays and errno is ENOMEM. */
-static void *glue_realloc(void *ptr, size_t size)
+static void *glue_realloc(void *ptr, size_t size, const void *site)
 {
     if (ptr == NULL)
-        return glue_malloc(size);
+        return glue_malloc(size, site);
     if (size == 0) {
         glue_free(ptr);
         return NULL;
     }
     kheap *h = heap_get();
-    return or_enomem(h != NULL ? kheap_realloc(h, ptr, size) : NULL);
+    return or_enomem(h != NULL ? kheap_realloc_at(h, ptr, size, site) : NULL);
 }
 
 EXPORT void *malloc(size_t size)
 {
-    return glue_malloc(size);
+    return glue_malloc(size, CALLER);
 }
 
 EXPORT void free(void *ptr)
@@ -327,12 +430,12 @@ EXPORT void free(void *ptr)
 EXPORT void *calloc(size_t n, size_t size)
 {
     kheap *h = heap_get();
-    return or_enomem(h != NULL ? kheap_calloc(h, n, size) : NULL);
+    return or_enomem(h != NULL ? kheap_calloc_at(h, n, size, CALLER) : NULL);
 }
 
 EXPORT void *realloc(void *ptr, size_t size)
 {
-    return glue_realloc(ptr, size);
+    return glue_realloc(ptr, size, CALLER);
 }
 
 EXPORT void *reallocarray(void *ptr, size_t n, size_t size)
@@ -342,7 +445,7 @@ EXPORT void *reallocarray(void *ptr, size_t n, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    return glue_realloc(ptr, bytes);
+    return glue_realloc(ptr, bytes, CALLER);
 }
 
 /* C11/C17 and glibc 2.38: the alignment must be a power of two, else NULL
@@ -353,7 +456,7 @@ EXPORT void *aligned_alloc(size_t align, size_t size)
         errno = EINVAL;
         return NULL;
     }
-    return aligned(align, size);
+    return aligned(align, size, CALLER);
 }
 
 /* glibc's memalign: an alignment that is not a power of two is rounded up to
@@ -368,7 +471,7 @@ EXPORT void *memalign(size_t align, size_t size)
     size_t a = KHEAP_ALIGN;
     while (a < align)
         a <<= 1;
-    return aligned(a, size);
+    return aligned(a, size, CALLER);
 }
 
 /* POSIX: EINVAL unless align is a power-of-two multiple of sizeof(void *),
@@ -379,7 +482,7 @@ EXPORT int posix_memalign(void **memptr, size_t align, size_t size)
     if (!power_of_two(align) || align % sizeof(void *) != 0)
         return EINVAL;
     int saved = errno;
-    void *p = aligned(align, size);
+    void *p = aligned(align, size, CALLER);
     errno = saved;
     if (p == NULL)
         return ENOMEM;
@@ -395,7 +498,7 @@ static size_t page_alignment(void)
 
 EXPORT void *valloc(size_t size)
 {
-    return aligned(page_alignment(), size);
+    return aligned(page_alignment(), size, CALLER);
 }
 
 /* valloc with the size rounded up to whole pages (0 stays 0, as in glibc). */
@@ -406,7 +509,7 @@ EXPORT void *pvalloc(size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    return aligned(page, (size + page - 1) & ~(page - 1));
+    return aligned(page, (size + page - 1) & ~(page - 1), CALLER);
 }
 
 EXPORT size_t malloc_usable_size(void *ptr)

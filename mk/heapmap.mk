@@ -11,8 +11,12 @@
 #
 # The scenario image is the test kernel's start-up, console, UART, fault and
 # semihosting objects plus alloc/, with tools/scenario/heapmap_main.c in place
-# of kernel/main.c and the suite: it shares the board's objects in
-# build/<b>/obj/ and links with the same linker script and flags.
+# of kernel/main.c and the suite: it shares the board's kernel objects in
+# build/<b>/obj/ and links with the same linker script and flags.  Its
+# alloc/ (and the scenario) are the traced ones of mk/leaks.mk
+# (KHEAP_TRACE=1, build/<b>-trace/obj/), so every block in use in its
+# dumps has a site: the picture colours blocks by it, and the debugger's
+# `kheap leaks` and `kheap owner` have sites to show.
 
 PYTHON ?= python3
 GDB ?= gdb-multiarch
@@ -24,8 +28,7 @@ HEAPMAP_ELF := $(HEAPMAP_DIR)/heapmap.elf
 HEAPMAP_LOG := $(HEAPMAP_DIR)/heapmap.log
 HEAPMAP_PREFIX := heapmap-
 HEAPMAP_SRC := tools/scenario/heapmap_main.c
-HEAPMAP_OBJ := $(call obj_of,$(HEAPMAP_DIR),$(HEAPMAP_SRC) $(KERNEL_SRC) \
-                 $(KERNEL_SRC_$(BOARD_ARCH)) $(ALLOC_SRC))
+HEAPMAP_OBJ = $(call obj_of,$(TRACE_DIR),$(HEAPMAP_SRC)) $(TRACE_ALLOC_OBJ) $(TRACE_KERNEL_OBJ)
 # A line per step with its time (tools/timed.sh).
 HEAPMAP_STEP = sh tools/timed.sh
 
@@ -38,7 +41,6 @@ $(HEAPMAP_ELF): $(HEAPMAP_OBJ) linker/kernel.ld
 	$(Q)$(TARGET_CC) $(KERNEL_CFLAGS) $(KERNEL_LDFLAGS) -Wl,-Map=$(HEAPMAP_DIR)/heapmap.map \
 		$(HEAPMAP_OBJ) -lgcc -o $@
 
--include $(HEAPMAP_DIR)/obj/tools/scenario/heapmap_main.d
 
 # The scenario exits 0 iff kheap_check held at every point and every page
 # came back; its log must hold the four dumps.
@@ -52,7 +54,8 @@ heapmap-boot: $(HEAPMAP_ELF) | deps-target
 
 heapmap-render: | deps-tools
 	$(Q)rm -f $(HEAPMAP_DIR)/$(HEAPMAP_PREFIX)*.svg
-	$(Q)$(PYTHON) tools/heapmap.py --out-dir $(HEAPMAP_DIR) --prefix $(HEAPMAP_PREFIX) $(HEAPMAP_LOG)
+	$(Q)$(PYTHON) tools/heapmap.py --out-dir $(HEAPMAP_DIR) --prefix $(HEAPMAP_PREFIX) \
+		--elf $(HEAPMAP_ELF) --addr2line $(ADDR2LINE) $(HEAPMAP_LOG)
 
 heapmap: | deps-target deps-tools
 	$(Q)$(HEAPMAP_STEP) "heapmap: build $(HEAPMAP_ELF)" \

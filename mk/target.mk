@@ -236,21 +236,24 @@ Start here
   make test                 everything below that is a test; ends with one "N passed, M failed" line
   make list                 the boards: cpu, RAM, page size, interrupt timer, newlib
   make heapmap [BOARD=b]    boot a scenario and draw the heap as SVG (build/<b>/heapmap-*.svg)
+  make leaks [BOARD=b]      boot a traced scenario (KHEAP_TRACE=1): its leaks by function (file:line)
   make size                 code size table: kheap's parts against newlib and nano
   make debug [BOARD=b]      QEMU halted for gdb-multiarch, the kheap gdb command loaded
 Build
   make [BOARD=b]            build/<b>/kernel.elf (the host suite too)
   make host                 build/host/libkheap.so and .a: malloc for unmodified programs
+                            (libkheap-trace.so: KHEAP_LEAKS=1 prints the leaks at exit)
   make run LIBC=newlib|nano the test kernel linked with newlib / newlib-nano, kheap behind malloc
   make run-irq [BOARD=b]    the interrupt stress image on one board, whole serial output
   make deps                 install the Debian packages the build needs (make does it when missing)
   make clean                remove build/
 Test stages (make test runs them all)
-  make test-host            the suite on the host: ASan+UBSan, -m32, both misuse tiers
+  make test-host            the suite on the host: ASan+UBSan, -m32, both misuse tiers, traced
   make test-freestanding    alloc/ built with no libc; only memcpy, memmove, memset undefined
   make test-dropin          real programs under LD_PRELOAD=libkheap.so (test-dropin-tsan: threads)
   make test-fuzz            the fuzzer's seeds and a bounded run per tier (make fuzz: a long run)
   make test-tools           heapmap.py on a known log, the gdb command against QEMU
+  make test-leaks           the traced leak scenario on every board, resolved by addr2line
   make test-boards          the suite on every board (test-boards-full: the full misuse tier)
   make test-newlib          the newlib kernels on every board that has newlib (test-nano, test-newlib-map)
   make test-irq             a timer interrupt and the main loop on one instance, every board

@@ -15,7 +15,8 @@
 #endif
 
 #define KTEST_GROUPS(X) X(tests_region) X(tests_static) X(tests_api) X(tests_core) X(tests_check) X(tests_stress) \
-                        X(tests_bound) KTEST_GROUP_HARDEN(X) X(tests_misuse) X(tests_large)
+                        X(tests_bound) KTEST_GROUP_HARDEN(X) X(tests_misuse) X(tests_large) \
+                        X(tests_trace)
 
 #define KTEST_DECLARE(group) extern const ktest_group group;
 #define KTEST_ENTRY(group) &group,

@@ -525,9 +525,15 @@ static void aligned_gap_becomes_a_free_block(const ktest_env *env)
         return;
     size_t align = 4 * KHEAP_ALIGN;
     void *first = kheap_alloc(t.h, 8);
-    /* Misalign the free space so the aligned block needs a gap. */
-    if (((uintptr_t)first + kt_block_for(8)) % align == 0)
-        (void)kheap_alloc(t.h, 8);
+    /* Misalign the free space so the aligned block needs a gap: with a
+     * block that is not a multiple of align (with tracing and the full
+     * tier on 32-bit, an 8-byte request's block is exactly 4 * 8). */
+    if (((uintptr_t)first + kt_block_for(8)) % align == 0) {
+        size_t odd = 8;
+        while (kt_block_for(odd) % align == 0)
+            odd += KHEAP_ALIGN;
+        (void)kheap_alloc(t.h, odd);
+    }
     char *p = kheap_aligned_alloc(t.h, align, 64);
     KT_ALIGNED(p, align);
     seen w = walk_home(t.h);
@@ -635,12 +641,23 @@ static void buf_heap(text_buf *tb, uintptr_t addr, size_t pages, const char *kin
     buf_str(tb, "\n");
 }
 
-static void buf_block(text_buf *tb, size_t offset, size_t size, bool used)
+/* used: the block's payload, or NULL for a free block; a traced build
+ * names a used block's site, which kheap_site_of tells. */
+static void buf_block(text_buf *tb, kheap *h, size_t offset, size_t size, const void *used)
 {
     buf_str(tb, "block");
     buf_field(tb, "offset", offset);
     buf_field(tb, "size", size);
-    buf_str(tb, used ? " state=used\n" : " state=free\n");
+    buf_str(tb, used != NULL ? " state=used" : " state=free");
+#if KHEAP_TRACE
+    if (used != NULL) {
+        buf_str(tb, " site=");
+        buf_num(tb, (uintptr_t)kheap_site_of(h, used), 16);
+    }
+#else
+    (void)h;
+#endif
+    buf_str(tb, "\n");
 }
 
 static size_t max_of(size_t a, size_t b) { return a > b ? a : b; }
@@ -700,11 +717,11 @@ static void dump_is_exact(const ktest_env *env)
     buf_field(want, "page_size", SUB_PAGE);
     buf_str(want, "\n");
     buf_heap(want, large, large_pages, "large");   /* newest first */
-    buf_block(want, c_off, used_c, true);
+    buf_block(want, t.h, c_off, used_c, c);
     buf_heap(want, home, home_pages, "home");
-    buf_block(want, a_off, kt_block_for(100) - HEADER, false);
-    buf_block(want, b_off, used_b, true);
-    buf_block(want, rest_off, rest_block - HEADER, false);
+    buf_block(want, t.h, a_off, kt_block_for(100) - HEADER, NULL);
+    buf_block(want, t.h, b_off, used_b, b);
+    buf_block(want, t.h, rest_off, rest_block - HEADER, NULL);
     buf_str(want, "stats");
     buf_field(want, "in_use", kt_block_for(40) + c_block);
     buf_field(want, "free", kt_block_for(100) + rest_block);

@@ -707,7 +707,7 @@ static void KT_PROFILED t_other_build_refused(const ktest_env *env)
     kheap_stats after = kt_stats(t.h);
     KT_SAME_STATS(&before, &after, 0);
     /* The block is still live: usable and freed normally. */
-    KT_EQ(KHEAP_HARDEN ? 40 : kt_block_for(40) - sizeof(size_t), kheap_usable_size(t.h, p));
+    KT_EQ(KHEAP_HARDEN ? 40 : kt_block_for(40) - KHEAP_BLOCK_OVERHEAD, kheap_usable_size(t.h, p));
     kheap_free(t.h, p);
     KT_CHECK(t.h);
     kt_close(&t, env);

@@ -262,20 +262,6 @@ static bool count_block(void *ctx, const kheap_block_info *info)
     return true;
 }
 
-typedef struct text {
-    char buf[96];
-    size_t len;
-    size_t total;
-} text;
-
-static void keep_text(void *ctx, const char *s, size_t n)
-{
-    text *t = ctx;
-    for (size_t i = 0; i < n && t->len + 1 < sizeof t->buf; i++)
-        t->buf[t->len++] = s[i];
-    t->buf[t->len] = 0;
-    t->total += n;
-}
 
 static void t_diag_and_realloc(const ktest_env *env)
 {
@@ -292,8 +278,9 @@ static void t_diag_and_realloc(const ktest_env *env)
     KT_EQ(2, w.free);
     KT_EQ(kt_stats(h).free_bytes, w.bytes);
     KT_EQ(s.bytes - fixed_overhead() - 2 * kt_block_for(64), w.bytes);
-    text t = {{0}, 0, 0};
-    kheap_dump(h, keep_text, &t);
+    char buf[96];
+    kt_text t = {buf, sizeof buf, 0, 0};
+    kheap_dump(h, kt_text_out, &t);
     KT_TRUE(t.total > 0);
     KT_TRUE(ktest_contains(t.buf, "heap"));
     /* realloc grows in place into the free neighbour, then moves. */

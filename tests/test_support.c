@@ -276,3 +276,12 @@ size_t kt_log_size(uint32_t *rng, size_t max)
     size_t s = lo + ktest_rand(rng) % lo;
     return s > max ? max : s;
 }
+
+void kt_text_out(void *ctx, const char *s, size_t n)
+{
+    kt_text *t = ctx;
+    for (size_t i = 0; i < n && t->len + 1 < t->cap; i++)
+        t->buf[t->len++] = s[i];
+    t->buf[t->len] = 0;
+    t->total += n;
+}

@@ -130,6 +130,15 @@ void kt_expect_same_stats_at(const kheap_stats *before, const kheap_stats *after
 void *kt_scratch_get(const ktest_env *env, size_t bytes);
 void kt_scratch_put(const ktest_env *env, void *p, size_t bytes);
 
+/* Text written through a kheap_out_fn (kt_text_out, ctx a kt_text) into
+ * the caller's buffer, NUL terminated and cut at cap - 1 bytes; total
+ * counts every byte written. */
+typedef struct kt_text {
+    char *buf;
+    size_t cap, len, total;
+} kt_text;
+void kt_text_out(void *ctx, const char *s, size_t n);
+
 /* Log-uniform size in [1, max]: small sizes as often as large ones. */
 size_t kt_log_size(uint32_t *rng, size_t max);
 

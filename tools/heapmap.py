@@ -9,13 +9,18 @@ writes one SVG per dump, numbered from 1 in the order found:
 Each picture shows the region's page map (a cell per page coloured by what
 it holds: R region bookkeeping, B under the sbrk break, M mapped, F free),
 each heap as a band with its blocks coloured by state and scaled by size
-within the band, and a caption with the fragmentation figures.
+within the band, and a caption with the fragmentation figures.  When the
+dump comes from a traced build (KHEAP_TRACE=1: `site=` on the block lines
+in use), blocks in use are coloured by call site instead, with a legend
+naming each site: `function (file:line)` when --elf gives the image (and
+--addr2line the tool that reads it), else its address.
 
 Python 3 standard library only; the same log gives byte-identical output.
 """
 import argparse
 import os
 import re
+import subprocess
 import sys
 from xml.sax.saxutils import escape
 
@@ -66,15 +71,25 @@ class Dump:
         return self.begin.get('page_size', 0)
 
     def word(self):
-        """Bytes of a block header word: the gap between a block's end and
-        its successor's payload, else guessed from the address width."""
-        for hp in self.heaps:
-            b = hp['blocks']
-            for x, y in zip(b, b[1:]):
-                gap = y['offset'] - x['offset'] - x['size']
-                if gap in (4, 8):
-                    return gap
+        """Bytes of a block's header: the smallest gap between a block's
+        end and its successor's payload (one word; three when tracing),
+        else one word guessed from the address width."""
+        gaps = [y['offset'] - x['offset'] - x['size']
+                for hp in self.heaps for x, y in zip(hp['blocks'], hp['blocks'][1:])]
+        gaps = [g for g in gaps if 0 < g <= 64 and g % 4 == 0]
+        if gaps:
+            return min(gaps)
         return 8 if self.begin.get('instance', 0) > 0xffffffff else 4
+
+    def sites(self):
+        """The call sites of the blocks in use, in the order first met
+        (empty for an untraced dump)."""
+        out = []
+        for b in self.blocks():
+            site = b.get('site')
+            if b.get('state') == 'used' and site is not None and site not in out:
+                out.append(site)
+        return out
 
     def pages(self):
         """One kind letter per page, from the page runs."""
@@ -177,6 +192,11 @@ PAGE_KINDS = [
 PAGE_COLOUR = {k: c for k, _, c in PAGE_KINDS}
 BLOCK_COLOUR = {'used': '#d9534f', 'free': '#5cb85c'}
 HEADER_COLOUR = '#9e9e9e'
+# Blocks in use by call site, in the order sites are first met; none is
+# the free blocks' green or the header's grey.  More sites than colours
+# reuse them in turn (the legend still names each).
+SITE_COLOURS = ['#d9534f', '#337ab7', '#f0ad4e', '#8e44ad', '#16a085', '#c0392b',
+                '#2c3e50', '#e67e22', '#7f8c8d', '#d35400', '#2980b9', '#a0522d']
 
 STYLE = """
 text { font-family: DejaVu Sans Mono, Menlo, Consolas, monospace; font-size: 12px; fill: #222; }
@@ -283,17 +303,37 @@ def draw_pages(d, y, out):
     return y + 22
 
 
-def draw_heaps(d, y, out):
+def site_name(site, names):
+    return names.get(site) or '0x%x' % site
+
+
+def draw_heaps(d, y, out, names=None):
+    """names: call site -> text for the legend (resolve_sites)."""
+    names = names or {}
     w = d.word()
     reg = d.region or {}
+    sites = d.sites()
+    colour_of = {s: SITE_COLOURS[i % len(SITE_COLOURS)] for i, s in enumerate(sites)}
     x = MARGIN
-    for k, colour, name in (('used', BLOCK_COLOUR['used'], 'block in use'),
+    for k, colour, name in (('used', BLOCK_COLOUR['used'],
+                             'block in use' + (' (by call site, below)' if sites else '')),
                             ('free', BLOCK_COLOUR['free'], 'free block'),
                             ('hdr', HEADER_COLOUR, 'heap header / instance / sentinel')):
         out.append(rect(x, y, 10, 10, 'legend', colour))
         out.append(text(x + 14, y + 9, name))
         x += 40 + 7.2 * len(name)
     y += 22
+    # One legend line per call site: its colour, name, blocks and bytes.
+    for s in sites:
+        used = [b for b in d.blocks() if b.get('state') == 'used' and b.get('site') == s]
+        out.append('<g class="site" data-site="0x%x">' % s)
+        out.append(rect(MARGIN, y, 10, 10, 'legend', colour_of[s]))
+        out.append(text(MARGIN + 14, y + 9, '%s: %d blocks, %d B' % (
+            site_name(s, names), len(used), sum(b['size'] for b in used))))
+        out.append('</g>')
+        y += 16
+    if sites:
+        y += 6
     for n, hp in enumerate(d.heaps, 1):
         size = hp.get('bytes') or hp.get('pages', 0) * d.page_size or 1
         label = 'heap %d: 0x%x, %s, %d pages (%d B), %d blocks' % (
@@ -313,9 +353,13 @@ def draw_heaps(d, y, out):
             start = b['offset'] - w
             length = b['size'] + w
             state = b.get('state', 'used')
+            fill = None if state in BLOCK_COLOUR else '#ff00ff'
+            title = 'offset=%d size=%d %s' % (b['offset'], b['size'], state)
+            if state == 'used' and b.get('site') in colour_of:
+                fill = colour_of[b['site']]
+                title += ' site=%s' % site_name(b['site'], names)
             out.append(rect(MARGIN + start * scale, y, max(length * scale, 0.5), BAND_HEIGHT,
-                            'block %s' % state, None if state in BLOCK_COLOUR else '#ff00ff',
-                            'offset=%d size=%d %s' % (b['offset'], b['size'], state)))
+                            'block %s' % state, fill, title))
         out.append(rect(MARGIN, y, INNER, BAND_HEIGHT, 'band', 'none'))
         out.append('</g>')
         y += BAND_HEIGHT + 10
@@ -325,8 +369,27 @@ def draw_heaps(d, y, out):
     return y
 
 
-def render_svg(d, number=None):
-    """The SVG text for one dump."""
+def resolve_sites(sites, elf, addr2line='addr2line'):
+    """{site: 'function (file:line)'} through addr2line on the image, at
+    the return address less one (the call instruction); an inlined call is
+    named by the function it was compiled into (-i, the last frame).  A
+    site addr2line cannot place keeps no name (its address is shown)."""
+    names = {}
+    for s in sites:
+        try:
+            r = subprocess.run([addr2line, '-f', '-i', '-e', elf, '0x%x' % (s - 1)],
+                               capture_output=True, text=True, check=True)
+        except (OSError, subprocess.CalledProcessError):
+            continue
+        lines = r.stdout.splitlines()
+        if len(lines) >= 2 and lines[-2] != '??':
+            loc = lines[-1].split(' (')[0]
+            names[s] = '%s (%s)' % (lines[-2], os.path.basename(loc))
+    return names
+
+
+def render_svg(d, number=None, names=None):
+    """The SVG text for one dump; names: call site -> legend text."""
     body = []
     y = MARGIN
     name = d.label.get('name')
@@ -338,7 +401,7 @@ def render_svg(d, number=None):
     y += 28
     y = draw_pages(d, y, body)
     y += 6
-    y = draw_heaps(d, y, body)
+    y = draw_heaps(d, y, body, names)
     f = d.figures()
     body.append('<g class="caption" data-free-bytes="%d" data-largest-free-block="%d" '
                 'data-ratio="%.3f" data-fragmentation="%.3f">' % (
@@ -365,6 +428,10 @@ def main(argv=None):
     ap.add_argument('--out-dir', default='.', help='where the SVGs go (default .)')
     ap.add_argument('--prefix', default='heapmap-',
                     help='file name prefix: PREFIX1.svg, PREFIX2.svg, ... (default heapmap-)')
+    ap.add_argument('--elf', help='the image the log came from: names call sites in the legend')
+    ap.add_argument('--addr2line', default='addr2line',
+                    help="the image's addr2line (default addr2line; arm-none-eabi-addr2line "
+                         'for a Cortex-M image)')
     args = ap.parse_args(argv)
 
     def warn(msg):
@@ -382,9 +449,12 @@ def main(argv=None):
         print('heapmap: no complete kheap dump found', file=sys.stderr)
         return 1
     os.makedirs(args.out_dir, exist_ok=True)
+    names = {}
+    if args.elf:
+        names = resolve_sites(sorted({s for d in dumps for s in d.sites()}), args.elf, args.addr2line)
     for n, d in enumerate(dumps, 1):
         try:
-            svg = render_svg(d, n)
+            svg = render_svg(d, n, names)
         except DumpError as e:
             print('heapmap: dump %d (line %d): %s' % (n, d.line_no, e), file=sys.stderr)
             return 1

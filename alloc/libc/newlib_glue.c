@@ -94,10 +94,16 @@ void kheap_newlib_calls_get(kheap_newlib_calls *calls)
 
 /* ---------------------------------------------------------------- _r family */
 
+/* With KHEAP_TRACE=1 a block records who asked newlib for it: the return
+ * address of the _r call (newlib's own callers such as printf, or through
+ * the plain names below, which tail-call or inline it, the program's
+ * call).  Untraced, the _at calls are the plain ones and it is dropped. */
+#define CALLER __builtin_return_address(0)
+
 void *_malloc_r(struct _reent *r, size_t size)
 {
     glue.calls.malloc++;
-    void *p = glue.heap != NULL ? kheap_alloc(glue.heap, size) : NULL;
+    void *p = glue.heap != NULL ? kheap_alloc_at(glue.heap, size, CALLER) : NULL;
     if (p == NULL)
         r->_errno = ENOMEM;
     return p;
@@ -114,7 +120,7 @@ void _free_r(struct _reent *r, void *ptr)
 void *_calloc_r(struct _reent *r, size_t n, size_t size)
 {
     glue.calls.calloc++;
-    void *p = glue.heap != NULL ? kheap_calloc(glue.heap, n, size) : NULL;
+    void *p = glue.heap != NULL ? kheap_calloc_at(glue.heap, n, size, CALLER) : NULL;
     if (p == NULL)
         r->_errno = ENOMEM;
     return p;
@@ -127,7 +133,7 @@ void *_realloc_r(struct _reent *r, void *ptr, size_t size)
         r->_errno = ENOMEM;
         return NULL;
     }
-    void *p = kheap_realloc(glue.heap, ptr, size);
+    void *p = kheap_realloc_at(glue.heap, ptr, size, CALLER);
     if (p == NULL && (size != 0 || ptr == NULL))
         r->_errno = ENOMEM;
     return p;
@@ -151,7 +157,7 @@ void *_memalign_r(struct _reent *r, size_t align, size_t size)
         r->_errno = EINVAL;
         return NULL;
     }
-    void *p = glue.heap != NULL ? kheap_aligned_alloc(glue.heap, a, size) : NULL;
+    void *p = glue.heap != NULL ? kheap_aligned_alloc_at(glue.heap, a, size, CALLER) : NULL;
     if (p == NULL)
         r->_errno = ENOMEM;
     return p;
@@ -224,7 +230,7 @@ int posix_memalign(void **out, size_t align, size_t size)
     if (align == 0 || (align & (align - 1)) != 0 || align % sizeof(void *) != 0)
         return EINVAL;
     glue.calls.memalign++;
-    void *p = glue.heap != NULL ? kheap_aligned_alloc(glue.heap, align, size) : NULL;
+    void *p = glue.heap != NULL ? kheap_aligned_alloc_at(glue.heap, align, size, CALLER) : NULL;
     if (p == NULL)
         return ENOMEM;
     *out = p;

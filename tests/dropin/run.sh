@@ -2,7 +2,7 @@
 # The host drop-in test: unmodified programs under LD_PRELOAD=libkheap.so
 # must print byte for byte what they print without it, and KHEAP_STATS=1's
 # exit line must show that kheap served them; then the thread and fork
-# stress, the errno contracts and misuse detection.
+# stress, the errno contracts, misuse detection and KHEAP_LEAKS=1's report.
 #
 # Usage: tests/dropin/run.sh BUILD_DIR   (BUILD_DIR holds libkheap.so and the
 # dropin-* programs; `make test-dropin` passes build/host)
@@ -213,6 +213,44 @@ if [ ! -x "$bin/dropin-misuse" ]; then
 else
     misuse_check "double free under the preload" double-free "double free"
     misuse_check "free of a foreign pointer under the preload" foreign "outside every heap"
+fi
+
+# ---------------------------------------------------------------- leaks
+# KHEAP_LEAKS=1 under the traced library: the report names each leaking
+# function of tests/dropin/leaks.c with its exact blocks and bytes, and
+# none of its balanced ones; the untraced library says it cannot.
+leak_line_check() { # NAME FUNCTION BLOCKS BYTES
+    got=$(sed -n "s/^kheap: leak $2+0x[0-9a-f]* (.*dropin-leaks) \(blocks=[0-9]* bytes=[0-9]*\) site=0x[0-9a-f]*\$/\1/p" \
+        "$work/leaks.err")
+    if [ "$got" = "blocks=$3 bytes=$4" ]; then
+        ok "$1: $2 blocks=$3 bytes=$4"
+    else
+        not_ok "$1" "$2: expected one line 'blocks=$3 bytes=$4', got '$(echo $got)'"
+        sed 's/^/    /' "$work/leaks.err" | head -n 10
+    fi
+}
+tlib=$bin/libkheap-trace.so
+if [ ! -x "$bin/dropin-leaks" ] || [ ! -f "$tlib" ]; then
+    not_ok "KHEAP_LEAKS=1 report" "$bin/dropin-leaks or $tlib not built"
+else
+    KHEAP_LEAKS=1 LD_PRELOAD=$tlib "$bin/dropin-leaks" >"$work/leaks.out" 2>"$work/leaks.err"
+    rc=$?
+    leak_line_check "KHEAP_LEAKS=1 (libkheap-trace.so) names a leaking function" leak_names 3 72
+    leak_line_check "KHEAP_LEAKS=1 names a leaking calloc's caller" leak_table 2 80
+    leak_line_check "KHEAP_LEAKS=1 names a leaking realloc's caller" leak_grow 1 104
+    balanced=$(grep -c '^kheap: leak balanced_' "$work/leaks.err")
+    if [ "$rc" = 0 ] && [ "$balanced" = 0 ] && grep -q '^kheap: leaks sites=' "$work/leaks.err"; then
+        ok "KHEAP_LEAKS=1: no balanced function reported; $(grep '^kheap: leaks sites=' "$work/leaks.err")"
+    else
+        not_ok "KHEAP_LEAKS=1 report" "exit status $rc, $balanced balanced functions reported"
+        sed 's/^/    /' "$work/leaks.err" | head -n 10
+    fi
+    KHEAP_LEAKS=1 LD_PRELOAD=$lib "$bin/dropin-leaks" >"$work/leaks.out" 2>"$work/leaks.err"
+    if grep -qx 'kheap: KHEAP_LEAKS=1 needs the traced library, libkheap-trace.so' "$work/leaks.err"; then
+        ok "KHEAP_LEAKS=1 under the untraced libkheap.so says it needs libkheap-trace.so"
+    else
+        not_ok "KHEAP_LEAKS=1 under libkheap.so" "no line saying it needs libkheap-trace.so"
+    fi
 fi
 
 echo "drop-in checks took $(($(date +%s) - t0))s"

@@ -48,6 +48,8 @@ qemu_pid=$!
 # breakpoint: the map, the check, the check of a corrupted footer (restored
 # after), the map of a NULL instance; then the scenario runs to its end.
 footer='python i = Instance("kheap_debug_instance"); b = [x for x in i.blocks(i.heaps()[-1]) if x[1] & 1][0]; gdb.set_convenience_variable("footer", b[0] + (b[1] & ~7))'
+# Five bytes into the payload of the middle block in use.
+inner='python u = list(Instance("kheap_debug_instance").used_blocks()); gdb.set_convenience_variable("inner", u[len(u) // 2][1] + 5)'
 timeout -k 5 "$limit" "$gdb" -batch -nx -x "$root/tools/gdb/kheap.py" \
     -ex 'set pagination off' -ex 'set confirm off' -ex 'set tcp connect-timeout 15' \
     -ex "target remote 127.0.0.1:$port" \
@@ -61,6 +63,8 @@ timeout -k 5 "$limit" "$gdb" -batch -nx -x "$root/tools/gdb/kheap.py" \
     -ex 'set var *(size_t *)$footer = $saved' \
     -ex 'echo ==== restored\n' -ex 'kheap check' \
     -ex 'echo ==== null\n' -ex 'kheap (struct kheap *)0' \
+    -ex 'echo ==== leaks\n' -ex 'kheap leaks' \
+    -ex "$inner" -ex 'echo ==== owner\n' -ex 'kheap owner $inner' \
     -ex 'echo ==== run\n' -ex 'delete' -ex 'continue' \
     "$elf" > "$tmp/gdb.out" 2>&1
 gdb_status=$?
@@ -131,6 +135,45 @@ case $(section null) in
     *"is NULL"*) report ok "kheap: a NULL instance is an error, not a crash" ;;
     *) report fail "kheap: a NULL instance is an error, not a crash" "got: $(section null)" ;;
 esac
+
+# The image is traced (mk/heapmap.mk): `kheap leaks` with no mark is every
+# block in use grouped by site, in walk order, which the serial dump gives
+# too; and the sites are the scenario's three object makers.
+awk '/^block .*state=used site=/ {
+        site = $0; sub(/.* site=/, "", site); size = $3; sub(/size=/, "", size)
+        if (!(site in n)) order[++k] = site
+        n[site]++; b[site] += size }
+     END { for (i = 1; i <= k; i++) printf "leak site=%s blocks=%d bytes=%d\n", order[i], n[order[i]], b[order[i]] }' \
+    "$tmp/dump.txt" > "$tmp/leaks.want"
+section leaks | grep '^leak site=' > "$tmp/leaks.full"
+sed 's/ bytes=\([0-9]*\) .*/ bytes=\1/' "$tmp/leaks.full" > "$tmp/leaks.got"
+if [ -s "$tmp/leaks.want" ] && cmp -s "$tmp/leaks.want" "$tmp/leaks.got"; then
+    report ok "kheap leaks: sites, blocks and bytes equal the dump's blocks in use grouped by site ($(wc -l < "$tmp/leaks.got") sites)"
+else
+    report fail "kheap leaks: sites, blocks and bytes equal the dump's" "diff follows"
+    diff "$tmp/leaks.want" "$tmp/leaks.got" | head -10 | sed 's/^/# /'
+fi
+names=$(sed 's/.* bytes=[0-9]* \([A-Za-z_0-9]*\) (heapmap_main\.c:[0-9]*)$/\1/' "$tmp/leaks.full" | sort | tr '\n' ' ')
+if [ "$names" = "new_buffer new_record new_token " ]; then
+    report ok "kheap leaks: names the sites new_buffer, new_record, new_token (heapmap_main.c:LINE)"
+else
+    report fail "kheap leaks: names the three object makers" "got '$names'"
+fi
+
+# `kheap owner` five bytes into a block: that block's payload, size and
+# site as the serial dump has them.
+owner=$(section owner)
+dumped=$(awk '/^heap addr=/ { split($2, a, "="); base = a[2] }
+    /^block .*state=used/ { split($2, o, "="); split($3, z, "=")
+        print base, o[2], z[2], substr($0, index($0, "site=") + 5) }' "$tmp/dump.txt" |
+    while read -r base off size site; do
+        printf 'block 0x%x size=%s site=%s\n' $((base + off)) "$size" "$site"; done)
+got=$(printf '%s\n' "$owner" | sed -n 's/^owner of 0x[0-9a-f]*: \(block 0x[0-9a-f]* size=[0-9]*\) offset=5 \(site=0x[0-9a-f]*\) seq=[0-9]* .*/\1 \2/p')
+if [ -n "$got" ] && printf '%s\n' "$dumped" | grep -qxF "$got"; then
+    report ok "kheap owner: finds the block 5 bytes in, with the dump's size and site ($got)"
+else
+    report fail "kheap owner: finds the block and its site" "got: $owner"
+fi
 
 if [ "$qemu_status" = 0 ] && grep -qx 'heapmap: exit 0' "$tmp/serial.txt"; then
     report ok "scenario runs to its end after the debugger (4 dumps, exit 0)"

@@ -38,6 +38,39 @@ kheap-dump end
 """
 
 
+# A traced dump (KHEAP_TRACE=1, 32-bit: a 12-byte header): three blocks in
+# use from two call sites, one free block.
+TRACED_DUMP = """\
+kheap-dump begin instance=0x20001020 page_size=1024
+heap addr=0x20001000 pages=2 bytes=2048 kind=home
+block offset=1072 size=100 state=used site=0x1101
+block offset=1184 size=36 state=used site=0x2203
+block offset=1232 size=60 state=free
+block offset=1304 size=20 state=used site=0x1101
+block offset=1336 size=700 state=free
+stats in_use=192 free=784 largest_free=700 peak_in_use=192 pages=2 heaps=1 allocs=3 frees=0 failed=0
+kheap-dump end
+"""
+
+# A stand-in for addr2line: at 0x1100 an inlined call (two frames, the
+# outer one last), at 0x2202 one frame, anything else unknown.
+FAKE_ADDR2LINE = """#!/bin/sh
+case "$5" in
+0x1100) printf 'keep\\n/src/inline.h:7\\nparse_config\\n/src/app.c:85 (discriminator 2)\\n' ;;
+0x2202) printf 'open_session\\n/src/app.c:91\\n' ;;
+*) printf '??\\n??:0\\n' ;;
+esac
+"""
+
+
+def fake_addr2line(tmp):
+    path = os.path.join(tmp, 'addr2line')
+    with open(path, 'w') as fh:
+        fh.write(FAKE_ADDR2LINE)
+    os.chmod(path, 0o755)
+    return path
+
+
 def read_fixture():
     with open(FIXTURE, encoding='utf-8', newline='') as fh:
         return fh.read()
@@ -224,6 +257,57 @@ class Parsing(unittest.TestCase):
         d = heapmap.parse_log(text.splitlines())[0]
         with self.assertRaises(heapmap.DumpError):
             heapmap.render_svg(d, 1)
+
+
+class Traced(unittest.TestCase):
+    def setUp(self):
+        self.d = heapmap.parse_log(TRACED_DUMP.splitlines())[0]
+
+    def test_sites_in_order_and_header_from_gaps(self):
+        self.assertEqual(self.d.sites(), [0x1101, 0x2203])
+        self.assertEqual(self.d.word(), 12)
+
+    def test_used_blocks_coloured_by_site(self):
+        svg = heapmap.render_svg(self.d, 1)
+        used = [b for b in rects(svg, 'block') if b.get('class') == 'block used']
+        self.assertEqual([b.get('fill') for b in used],
+                         [heapmap.SITE_COLOURS[0], heapmap.SITE_COLOURS[1], heapmap.SITE_COLOURS[0]])
+        free = [b for b in rects(svg, 'block') if b.get('class') == 'block free']
+        self.assertEqual([b.get('fill') for b in free], [None, None])
+
+    def test_legend_names_each_site_with_blocks_and_bytes(self):
+        svg = heapmap.render_svg(self.d, 1, {0x1101: 'parse_config (app.c:85)'})
+        root = ET.fromstring(svg)
+        legend = [(g.get('data-site'), [t.text for t in g.iter(SVG_NS + 'text')][0])
+                  for g in root.iter(SVG_NS + 'g') if g.get('class') == 'site']
+        self.assertEqual(legend, [('0x1101', 'parse_config (app.c:85): 2 blocks, 120 B'),
+                                  ('0x2203', '0x2203: 1 blocks, 36 B')])
+
+    def test_untraced_dump_has_no_site_legend(self):
+        d = heapmap.parse_log(README_DUMP.splitlines())[0]
+        self.assertEqual(d.sites(), [])
+        self.assertNotIn('class="site"', heapmap.render_svg(d, 1))
+
+    def test_resolve_sites_takes_the_outer_frame_of_the_call(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            names = heapmap.resolve_sites([0x1101, 0x2203, 0x3000], 'image.elf', fake_addr2line(tmp))
+        self.assertEqual(names, {0x1101: 'parse_config (app.c:85)',
+                                 0x2203: 'open_session (app.c:91)'})
+
+    def test_command_line_elf_names_the_legend(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            log = os.path.join(tmp, 'traced.log')
+            with open(log, 'w') as fh:
+                fh.write(TRACED_DUMP)
+            r = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'heapmap.py'),
+                                '--out-dir', tmp, '--elf', 'image.elf',
+                                '--addr2line', fake_addr2line(tmp), log],
+                               capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(os.path.join(tmp, 'heapmap-1.svg'), encoding='utf-8') as fh:
+                svg = fh.read()
+        self.assertIn('>parse_config (app.c:85): 2 blocks, 120 B<', svg)
+        self.assertIn('>open_session (app.c:91): 1 blocks, 36 B<', svg)
 
 
 class CommandLine(unittest.TestCase):

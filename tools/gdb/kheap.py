@@ -3,6 +3,10 @@
     (gdb) source tools/gdb/kheap.py
     (gdb) kheap [EXPR]          the map kheap_dump would print, read from memory
     (gdb) kheap check [EXPR]    a few invariants; says which one broke
+    (gdb) kheap leaks [EXPR]    (KHEAP_TRACE=1 images) what kheap_leaks would
+                                report: blocks in use since the last kheap_mark,
+                                grouped by call site, each named function (file:line)
+    (gdb) kheap owner ADDR [EXPR]  the block in use that holds ADDR, and its site
 
 EXPR is a `kheap *` expression; without one, `kheap_debug_instance` (the
 heap-picture scenario, tools/scenario/heapmap_main.c, sets it).
@@ -12,6 +16,9 @@ Field offsets, sizes and array bounds come from the program's DWARF
 What DWARF cannot say -- the flag bits, the heap magic and kinds, which are
 macros -- mirrors alloc/heap_internal.h below; keep the two in step.
 """
+import os
+import re
+
 import gdb
 
 # alloc/heap_internal.h
@@ -46,7 +53,16 @@ class Layout:
         self.block_ptr = self.block.pointer()
         self.w = self.size_t.sizeof
         self.ptr_size = gdb.lookup_type('void').pointer().sizeof
-        self.payload = self.field_offset(self.block, 'size') + self.w
+        # The header: the size word last, before the payload; a traced
+        # build (KHEAP_TRACE=1) has the site and seq words before it.
+        self.size_off = self.field_offset(self.block, 'size')
+        self.payload = self.size_off + self.w
+        self.hdr = self.payload - self.w
+        names = [f.name for f in self.block.fields()]
+        self.traced = 'site' in names and 'seq' in names
+        if self.traced:
+            self.site_off = self.field_offset(self.block, 'site')
+            self.seq_off = self.field_offset(self.block, 'seq')
 
     @staticmethod
     def field_offset(t, name):
@@ -103,13 +119,13 @@ class Instance:
         h = hp.dereference()
         start = to_int(hp)
         end = start + int(h['pages']) * self.page_size
-        sentinel = end - 2 * self.lay.w
+        sentinel = end - self.lay.payload
         b = to_int(h['first'])
         out = []
         while b != sentinel:
             if b < start or b > sentinel:
                 raise KheapError('heap 0x%x: block 0x%x lies outside it' % (start, b))
-            size_word = self.word(b + self.lay.w)
+            size_word = self.word(b + self.lay.size_off)
             size = size_word & ~FLAG_MASK
             if size == 0 or len(out) >= limit:
                 raise KheapError('heap 0x%x: block 0x%x has size 0: corrupt header' % (start, b))
@@ -118,7 +134,23 @@ class Instance:
         return out
 
     def room(self, b):
-        return (self.word(b + self.lay.w) & ~FLAG_MASK) - self.lay.w
+        return (self.word(b + self.lay.size_off) & ~FLAG_MASK) - self.lay.hdr
+
+    def site(self, b):
+        """The call site a block in use recorded (traced images)."""
+        return self.word(b + self.lay.site_off)
+
+    def used_blocks(self):
+        """(block, payload, usable size, site, seq) of every block in use,
+        heaps newest first as kheap_walk goes; site and seq None untraced."""
+        for hp in self.heaps():
+            for b, size_word in self.blocks(hp):
+                if size_word & FLAG_FREE:
+                    continue
+                traced = self.lay.traced
+                yield (b, b + self.lay.payload, (size_word & ~FLAG_MASK) - self.lay.hdr,
+                       self.site(b) if traced else None,
+                       self.word(b + self.lay.seq_off) if traced else None)
 
     def largest_free(self):
         # As diag.c: the designated victim, or the head of the highest
@@ -144,9 +176,13 @@ class Instance:
             lines.append('heap addr=0x%x pages=%d bytes=%d kind=%s' % (
                 to_int(hp), pages, pages * self.page_size, kind))
             for b, size_word in self.blocks(hp):
-                lines.append('block offset=%d size=%d state=%s' % (
-                    b + self.lay.payload - to_int(hp), (size_word & ~FLAG_MASK) - self.lay.w,
-                    'free' if size_word & FLAG_FREE else 'used'))
+                free = size_word & FLAG_FREE
+                line = 'block offset=%d size=%d state=%s' % (
+                    b + self.lay.payload - to_int(hp), (size_word & ~FLAG_MASK) - self.lay.hdr,
+                    'free' if free else 'used')
+                if self.lay.traced and not free:
+                    line += ' site=0x%x' % self.site(b)
+                lines.append(line)
         st = self.k['stats']
         use = self.k['use']
         # The hot paths keep no free-byte count: like diag.c, derive it from
@@ -185,8 +221,8 @@ class Instance:
                 problems.append('%s: not page aligned' % where)
             pages = int(h['pages'])
             length = pages * self.page_size
-            sentinel = a + length - 2 * w
-            s_word = self.word(sentinel + w)
+            sentinel = a + length - self.lay.payload
+            s_word = self.word(sentinel + self.lay.size_off)
             if not s_word & FLAG_SENTINEL or s_word & ~FLAG_MASK != length:
                 problems.append('%s: sentinel word 0x%x, expected length %d with SENTINEL' % (
                     where, s_word, length))
@@ -287,6 +323,69 @@ class Instance:
         return problems, summary
 
 
+    # -- call sites (KHEAP_TRACE=1 images)
+
+    def need_trace(self):
+        if not self.lay.traced:
+            raise KheapError('this image was built without KHEAP_TRACE=1: blocks record no site')
+
+    def leaks(self):
+        """As kheap_leaks: the blocks in use allocated since the last
+        kheap_mark, grouped by site in the order first met: a list of
+        (site, blocks, bytes).  No table limit here."""
+        self.need_trace()
+        mark = int(self.k['trace_mark'])
+        now = int(self.k['trace_seq'])
+        mask = (1 << (8 * self.lay.w)) - 1
+        groups = {}
+        order = []
+        for _, _, size, site, seq in self.used_blocks():
+            if (seq - mark - 1) & mask >= (now - mark) & mask:
+                continue
+            if site not in groups:
+                groups[site] = [0, 0]
+                order.append(site)
+            groups[site][0] += 1
+            groups[site][1] += size
+        return [(s, groups[s][0], groups[s][1]) for s in order]
+
+    def owner(self, addr):
+        """The block in use whose payload holds addr: (block, payload, size,
+        site, seq), or None."""
+        self.need_trace()
+        for blk in self.used_blocks():
+            if blk[1] <= addr < blk[1] + blk[2]:
+                return blk
+        return None
+
+
+def describe_site(site):
+    """function (file:line) of the call before a return address.  The
+    function comes from the ELF symbol table and the line from that
+    function's own line table: a lookup by address through DWARF can land
+    in the wrong file on an image linked at address 0, where functions
+    --gc-sections dropped keep address-0 ranges in their unit's DWARF."""
+    pc = site - 1
+    try:
+        found = gdb.execute('info symbol 0x%x' % pc, to_string=True)
+    except gdb.error:
+        found = ''
+    m = re.match(r'(\S+)(?: \+ \d+)? in section ', found)
+    if m is None:
+        return '? (?)'
+    fn = m.group(1)
+    where = '?'
+    sym = gdb.lookup_global_symbol(fn) or gdb.lookup_static_symbol(fn)
+    if sym is not None and sym.symtab is not None:
+        best = None
+        for e in sym.symtab.linetable():
+            if e.pc <= pc and (best is None or e.pc >= best.pc):
+                best = e
+        if best is not None:
+            where = '%s:%d' % (os.path.basename(sym.symtab.filename), best.line)
+    return '%s (%s)' % (fn, where)
+
+
 class KheapCommand(gdb.Command):
     """Print a kheap instance's map from memory, as kheap_dump would.
 Usage: kheap [EXPR]        EXPR: a kheap * (default kheap_debug_instance)
@@ -327,5 +426,57 @@ every listed block is free; the bitmaps; the stats against the heaps."""
         gdb.write('kheap check: ok: %s\n' % summary)
 
 
+class KheapLeaksCommand(gdb.Command):
+    """What kheap_leaks would report, read from memory (KHEAP_TRACE=1 images).
+Usage: kheap leaks [EXPR]   EXPR: a kheap * (default kheap_debug_instance)
+One line per call site that holds blocks allocated since the last
+kheap_mark (since kheap_create without one), in the order first met:
+  leak site=0xADDR blocks=N bytes=N FUNCTION (FILE:LINE)
+then `leaks sites=N blocks=N bytes=N`."""
+
+    def __init__(self):
+        super().__init__('kheap leaks', gdb.COMMAND_DATA, gdb.COMPLETE_EXPRESSION)
+
+    def invoke(self, arg, from_tty):
+        expr = arg.strip() or DEFAULT_EXPR
+        try:
+            groups = Instance(expr).leaks()
+        except (KheapError, gdb.MemoryError) as e:
+            raise gdb.GdbError('kheap leaks: %s' % e)
+        for site, blocks, size in groups:
+            gdb.write('leak site=0x%x blocks=%d bytes=%d %s\n' % (
+                site, blocks, size, describe_site(site)))
+        gdb.write('leaks sites=%d blocks=%d bytes=%d\n' % (
+            len(groups), sum(g[1] for g in groups), sum(g[2] for g in groups)))
+
+
+class KheapOwnerCommand(gdb.Command):
+    """The block in use that holds an address, and who allocated it
+(KHEAP_TRACE=1 images).
+Usage: kheap owner ADDR [EXPR]   EXPR: a kheap * (default kheap_debug_instance)
+  owner of 0xADDR: block 0xPAYLOAD size=N offset=N site=0xSITE seq=N FUNCTION (FILE:LINE)"""
+
+    def __init__(self):
+        super().__init__('kheap owner', gdb.COMMAND_DATA, gdb.COMPLETE_EXPRESSION)
+
+    def invoke(self, arg, from_tty):
+        args = gdb.string_to_argv(arg)
+        if not args:
+            raise gdb.GdbError('kheap owner: usage: kheap owner ADDR [EXPR]')
+        try:
+            addr = to_int(gdb.parse_and_eval(args[0]))
+            inst = Instance(' '.join(args[1:]) or DEFAULT_EXPR)
+            blk = inst.owner(addr)
+        except (KheapError, gdb.MemoryError, gdb.error) as e:
+            raise gdb.GdbError('kheap owner: %s' % e)
+        if blk is None:
+            raise gdb.GdbError('kheap owner: 0x%x is in no block in use' % addr)
+        _, payload, size, site, seq = blk
+        gdb.write('owner of 0x%x: block 0x%x size=%d offset=%d site=0x%x seq=%d %s\n' % (
+            addr, payload, size, addr - payload, site, seq, describe_site(site)))
+
+
 KheapCommand()
 KheapCheckCommand()
+KheapLeaksCommand()
+KheapOwnerCommand()
