@@ -253,6 +253,14 @@ static bool released_holds(const kheap *h, uintptr_t a)
 static bool released_holds(const kheap *h, uintptr_t a) { (void)h, (void)a; return false; }
 #endif
 
+void kh_block_refree(kheap *h, block *b)
+{
+    if (h->dv == NULL)
+        h->dv = b;
+    else
+        index_insert(h, b, block_size(b));
+}
+
 /* Takes free block b out of the index, or out of the dv. */
 void kh_block_unfree(kheap *h, block *b)
 {
@@ -646,6 +654,16 @@ void kheap_destroy(kheap *h)
     if (!usable(h) || h->layer == NULL)
         return;
     h->layer->release_all(h);
+}
+
+size_t kheap_trim(kheap *h)
+{
+    if (!usable(h))
+        return 0;
+    uintptr_t saved = kheap_lock(h);
+    size_t pages = h->layer != NULL && !stopped(h) ? h->layer->trim(h) : 0;
+    leave(h, saved);
+    return pages;
 }
 
 void *KH_AT(kheap_alloc)(kheap *h, size_t size KH_SITE_PARAM)

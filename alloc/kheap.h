@@ -155,6 +155,12 @@ typedef struct kheap_config {
      * heap of their own that goes back to the provider on free; 0 picks a
      * default (a quarter of a heap, at least 4 KiB). */
     size_t large_threshold;
+    /* Pages go back to the provider only through kheap_trim: free never
+     * calls the provider for a normal heap (no top trim, no empty heap given
+     * back), so no free is slower than its O(1) path but a large block's
+     * (its heap goes back with it).  false: free gives back a normal heap's
+     * whole free pages at its top beyond one, and empty heaps but one. */
+    bool trim_by_call;
 } kheap_config;
 
 typedef struct kheap_stats {
@@ -220,6 +226,14 @@ void kheap_destroy(kheap *heap);
  * be met (too large for size arithmetic, or the provider has no pages), with
  * the instance unchanged.  Constant time unless it asks the provider. */
 void *kheap_alloc(kheap *heap, size_t size);
+
+/* Gives back to the provider every page the instance can spare now: each
+ * empty heap but the home heap (the spare too), and the whole free pages
+ * at each heap's top (a heap keeps the pages it was mapped with).  Returns
+ * the pages given back; 0 for an instance over a buffer.  O(heaps), a
+ * provider call per heap trimmed: the owner calls it when it can wait
+ * (kheap_config.trim_by_call keeps frees from ever doing so). */
+size_t kheap_trim(kheap *heap);
 
 /* kheap_alloc(n * size) with the bytes zeroed; NULL when n * size
  * overflows. */

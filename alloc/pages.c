@@ -237,8 +237,8 @@ COLD heap *heap_move(kheap *h, heap *hp, heap *to)
     return to;
 }
 
-/* b: a merged free block, out of the index, that ends at the sentinel
- * `next`.  Gives the heap, or the whole free pages at its top, back to the
+/* b: a merged free block of hp, out of the index, that ends at hp's
+ * sentinel.  Gives the heap, or the whole free pages at its top, back to the
  * provider where the policy says so: an empty heap goes back unless it is
  * the one spare; a heap keeps base_pages while it lives (a large heap: what
  * it uses), and while it holds blocks one free page as slack, so a free and
@@ -246,13 +246,14 @@ COLD heap *heap_move(kheap *h, heap *hp, heap *to)
  * heap took in below (heap_extend_down) go back only with the whole heap:
  * telling a first block from any other would mean reading the word before
  * it, which belongs to a live block (another thread's data).  Returns the
- * block that still stands (smaller), or NULL when none does. */
-static __attribute__((noinline, cold)) block *heap_edge_freed(kheap *h, block *b, block *next)
+ * block that still stands (smaller), or NULL when none does.  `by_call`
+ * (kheap_trim): every empty heap but the home heap goes, the spare too, and
+ * a heap in use keeps no free page at its top. */
+static block *heap_give_back(kheap *h, heap *hp, block *b, bool by_call)
 {
-    heap *hp = heap_of_sentinel(next);
     bool empty = b == hp->first;
     if (empty && !(hp->flags & KH_HEAP_HOME)) {
-        bool keep = !(hp->flags & KH_HEAP_LARGE) &&
+        bool keep = !by_call && !(hp->flags & KH_HEAP_LARGE) &&
                     (h->spare == NULL || h->spare == hp || !heap_is_empty(h->spare, h->page_size));
         if (!keep) {
             heap_release(h, hp);
@@ -262,8 +263,18 @@ static __attribute__((noinline, cold)) block *heap_edge_freed(kheap *h, block *b
     }
     if (hp->pages <= hp->base_pages && !(hp->flags & KH_HEAP_LARGE))
         return b;
-    size_t slack = empty || (hp->flags & KH_HEAP_LARGE) ? 0 : 1;
+    size_t slack = by_call || empty || (hp->flags & KH_HEAP_LARGE) ? 0 : 1;
     return heap_trim(h, hp, b, slack) ? NULL : b;
+}
+
+/* With trim_by_call a normal heap gives nothing back here: kheap_trim
+ * does, when its owner calls it. */
+static __attribute__((noinline, cold)) block *heap_edge_freed(kheap *h, block *b, block *next)
+{
+    heap *hp = heap_of_sentinel(next);
+    if (h->config.trim_by_call && !(hp->flags & KH_HEAP_LARGE))
+        return b;
+    return heap_give_back(h, hp, b, false);
 }
 
 
@@ -444,6 +455,26 @@ static void pages_release_all(kheap *h)
     }
 }
 
+/* kheap_trim: each normal heap whose last block is free gives back what it
+ * can; the block that still stands goes back where a free puts it.  Large
+ * heaps hold their one block in use (they went back when it was freed). */
+static size_t pages_trim(kheap *h)
+{
+    size_t before = h->stats.pages;
+    for (heap *hp = h->heaps, *next; hp != NULL; hp = next) {
+        next = hp->next;
+        block *s = heap_sentinel(hp, h->page_size);
+        if ((hp->flags & KH_HEAP_LARGE) || !block_prev_is_free(s))
+            continue;
+        block *b = (block *)(void *)((char *)s - s->prev_size);
+        kh_block_unfree(h, b);
+        b = heap_give_back(h, hp, b, true);
+        if (b != NULL)
+            kh_block_refree(h, b);
+    }
+    return before - h->stats.pages;
+}
+
 /* Not static: `make size` counts the malloc family from the functions
  * alloc and free can reach, and the core reaches these only through this
  * table (bench/size.sh names it as a root, as it does the region's
@@ -454,6 +485,7 @@ const struct kh_layer kh_pages_layer = {
     .grow = pages_grow,
     .resize_own = pages_resize_own,
     .release_all = pages_release_all,
+    .trim = pages_trim,
 };
 
 /* ------------------------------------------------------------ interface */

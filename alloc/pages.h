@@ -45,6 +45,10 @@
  *       updated), 0 nothing changed.
  *   release_all(h)
  *       kheap_destroy: every span goes back to the provider.
+ *   trim(h)
+ *       kheap_trim: gives back every page it can (empty spans but the
+ *       home span, free whole pages at span tops); returns how many.  The
+ *       core places the blocks that still stand (kh_block_refree).
  */
 #ifndef KHEAP_PAGES_H
 #define KHEAP_PAGES_H
@@ -57,6 +61,7 @@ struct kh_layer {
     block *(*grow)(kheap *h, block *sentinel, size_t extra);
     int (*resize_own)(kheap *h, block *b, size_t need);
     void (*release_all)(kheap *h);
+    size_t (*trim)(kheap *h);
 };
 
 /* The page layer over a provider: what kheap_create puts in `layer`. */
@@ -65,6 +70,9 @@ extern const struct kh_layer kh_pages_layer;
 /* What the core offers the page layer beyond heap_internal.h: takes free
  * block b out of the index, or out of the dv (core.c). */
 void kh_block_unfree(kheap *h, block *b);
+/* ...and puts free block b (merged, out of the index and the dv) where a
+ * free puts it: the dv when there is none, else the index. */
+void kh_block_refree(kheap *h, block *b);
 
 /* Hot-path inlining (see core.c); the page layer's functions are COLD. */
 #ifdef __OPTIMIZE_SIZE__

@@ -7,6 +7,9 @@
  */
 #include "bench.h"
 
+#ifndef BENCH_TRIM_BY_CALL
+#define BENCH_TRIM_BY_CALL 0 /* kheap-bycall: no free gives pages back */
+#endif
 #include "../alloc/kheap.h"
 #include "../alloc/region.h"
 
@@ -42,6 +45,7 @@ static int k_init(char *start, char *end, size_t page_size)
     cfg.provider.map = count_map;
     cfg.provider.unmap = count_unmap;
     cfg.provider.grow = inner.grow != NULL ? count_grow : NULL;
+    cfg.trim_by_call = BENCH_TRIM_BY_CALL;
     H = kheap_create(&cfg);
     return H == NULL ? -1 : 0;
 }
@@ -63,8 +67,8 @@ static size_t k_peak(void)
 }
 
 const bench_allocator bench_adapter = {
-    .name = KHEAP_TRACE ? "kheap-trace" : KHEAP_HARDEN ? "kheap-full"
-            : KHEAP_PROFILE == KHEAP_PROFILE_LEAN ? "kheap-lean" : "kheap",
+    .name = BENCH_TRIM_BY_CALL ? "kheap-bycall" : KHEAP_TRACE ? "kheap-trace"
+            : KHEAP_HARDEN ? "kheap-full" : KHEAP_PROFILE == KHEAP_PROFILE_LEAN ? "kheap-lean" : "kheap",
     .init = k_init,
     .malloc = k_malloc,
     .free = k_free,

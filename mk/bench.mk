@@ -54,13 +54,16 @@ PICOLIBC_SPECS := /usr/lib/picolibc/arm-none-eabi/picolibc.specs
 # A row per profile: kheap-lean (no checks, statistics or lock hooks),
 # kheap (the default) and kheap-full (the full misuse tier, KHEAP_HARDEN=1);
 # kheap-trace is the default with call-site tracing (KHEAP_TRACE=1).
-BENCH_ALLOCS := kheap-lean kheap kheap-full kheap-trace newlib nano $(if $(wildcard $(PICOLIBC_SPECS)),picolibc)
+# kheap-bycall: the default with trim_by_call (no free gives pages back).
+BENCH_ALLOCS := kheap-lean kheap kheap-full kheap-trace kheap-bycall newlib nano \
+                $(if $(wildcard $(PICOLIBC_SPECS)),picolibc)
 
 # Per allocator: extra compile flags (the libc's headers) and link flags.
 BENCH_CC_kheap :=
 BENCH_CC_kheap-full := -DKHEAP_HARDEN=1
 BENCH_CC_kheap-lean := -DKHEAP_PROFILE=KHEAP_PROFILE_LEAN
 BENCH_CC_kheap-trace := -DKHEAP_TRACE=1
+BENCH_CC_kheap-bycall := -DBENCH_TRIM_BY_CALL=1
 BENCH_CC_newlib := -DBENCH_LIBC_NAME='"newlib"'
 BENCH_CC_nano := -DBENCH_LIBC_NAME='"nano"' --specs=nano.specs
 BENCH_CC_picolibc := -DBENCH_LIBC_NAME='"picolibc"' --specs=$(PICOLIBC_SPECS)
@@ -80,6 +83,7 @@ BENCH_LD_kheap := -nostdlib $(BENCH_LIBC_GROUP)
 BENCH_LD_kheap-full := $(BENCH_LD_kheap)
 BENCH_LD_kheap-lean := $(BENCH_LD_kheap)
 BENCH_LD_kheap-trace := $(BENCH_LD_kheap)
+BENCH_LD_kheap-bycall := $(BENCH_LD_kheap)
 BENCH_LD_newlib := -nostartfiles $(BENCH_LIBC_GROUP)
 BENCH_LD_nano := --specs=nano.specs $(BENCH_LD_newlib)
 BENCH_LD_picolibc := --specs=$(PICOLIBC_SPECS) -nostartfiles
@@ -98,6 +102,7 @@ BENCH_SRC_kheap := $(BENCH_COMMON_SRC) $(BENCH_KHEAP_SRC)
 BENCH_SRC_kheap-full := $(BENCH_SRC_kheap)
 BENCH_SRC_kheap-lean := $(BENCH_SRC_kheap)
 BENCH_SRC_kheap-trace := $(BENCH_SRC_kheap)
+BENCH_SRC_kheap-bycall := $(BENCH_SRC_kheap)
 BENCH_SRC_newlib := $(BENCH_COMMON_SRC) $(BENCH_LIBC_SRC)
 BENCH_SRC_nano := $(BENCH_SRC_newlib)
 BENCH_SRC_picolibc := $(BENCH_SRC_newlib)

@@ -313,6 +313,66 @@ static void a_failed_top_grow_is_not_retried_until_a_top_trim(const ktest_env *e
     kt_close(&t, env);
 }
 
+/* With trim_by_call no free calls the provider for a normal heap: heap 2
+ * empties and stays, whole.  kheap_trim then gives it back (no spare is
+ * kept by a trim), and finds nothing more to give the second time. */
+static void trim_by_call_frees_give_nothing_back(const ktest_env *env)
+{
+    kt_heap t;
+    kt_opts o = {.bytes = 24 * 1024, .page_size = SUB_PAGE, .heap_pages = 4,
+                 .large_threshold = 1u << 20, .wrap = true};
+    if (!kt_prepare(&t, env, &o))
+        return;
+    t.config.trim_by_call = true;
+    t.h = kheap_create(&t.config);
+    KT_REQUIRE_CLOSE(t.h != NULL);
+    void *home = fill_heap(t.h);
+    void *x = kheap_alloc(t.h, 4 * SUB_PAGE - 128);  /* heap 2, 4 pages */
+    void *y = kheap_alloc(t.h, 4 * SUB_PAGE - 128);  /* 4 more below it */
+    KT_TRUE(home && x && y);
+    kheap_stats s1 = kt_stats(t.h);
+    KT_EQ(2, s1.heaps);
+    size_t mapped = kt_mapped(&t), calls = t.fail.calls;
+    kheap_free(t.h, y);
+    kheap_free(t.h, x);  /* heap 2 is empty: it stays, and no call was made */
+    KT_EQ(calls, t.fail.calls);
+    KT_EQ(s1.pages, kt_stats(t.h).pages);
+    KT_EQ(2, kt_stats(t.h).heaps);
+    KT_CHECK(t.h);
+    KT_EQ(8, kheap_trim(t.h));
+    KT_EQ(s1.pages - 8, kt_stats(t.h).pages);
+    KT_EQ(mapped - 8, kt_mapped(&t));
+    KT_EQ(1, kt_stats(t.h).heaps);
+    KT_CHECK(t.h);
+    kheap_free(t.h, home);
+    KT_EQ(0, kheap_trim(t.h));  /* the home heap keeps the pages it was mapped with */
+    KT_CHECK(t.h);
+    kt_close(&t, env);
+}
+
+/* kheap_trim over the default policy: the spare heap free kept goes. */
+static void trim_gives_back_the_spare(const ktest_env *env)
+{
+    kt_heap t;
+    if (!open_core(&t, env, 24 * 1024, 4, 1u << 20, true))
+        return;
+    void *home = fill_heap(t.h);
+    void *x = kheap_alloc(t.h, 4 * SUB_PAGE - 128);  /* heap 2 */
+    KT_NONNULL(x);
+    size_t pages = kt_stats(t.h).pages;
+    kheap_free(t.h, x);  /* heap 2 is the spare: kept */
+    KT_EQ(pages, kt_stats(t.h).pages);
+    KT_EQ(4, kheap_trim(t.h));
+    KT_EQ(pages - 4, kt_stats(t.h).pages);
+    KT_EQ(1, kt_stats(t.h).heaps);
+    KT_CHECK(t.h);
+    kheap_free(t.h, home);
+    KT_EQ(0, kheap_trim(t.h));
+    KT_EQ(0, kheap_trim(NULL));
+    KT_CHECK(t.h);
+    kt_close(&t, env);
+}
+
 /* A provider whose unmap cannot take side-by-side runs back as one (a
  * buddy allocator, say) leaves unmap_spans_runs false: a run mapped right
  * below the newest heap then stays a heap of its own. */
@@ -752,6 +812,9 @@ static const ktest_case cases[] = {
     {"core: a block in use costs one header (one word in the basic tier)", one_word_per_block_in_use},
     {"core: empty heaps go back to the provider but one spare", empty_heaps_go_back_but_one_spare},
     {"core: a run below the newest heap joins it, and goes back once free", a_run_below_the_newest_heap_joins_it},
+    {"core: with trim_by_call frees give nothing back, kheap_trim gives back what it can",
+     trim_by_call_frees_give_nothing_back},
+    {"core: kheap_trim gives back the spare heap", trim_gives_back_the_spare},
     {"core: a failed grow at a heap's top is not retried until the heap trims its top",
      a_failed_top_grow_is_not_retried_until_a_top_trim},
     {"core: without a spanning unmap, a run below stays a heap of its own", without_spanning_unmap_a_run_below_stays_apart},

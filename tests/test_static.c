@@ -297,7 +297,10 @@ static void t_diag_and_realloc(const ktest_env *env)
     kheap_free(h, c);
     KT_EQ(1, kt_stats(h).free_blocks);
     kt_check_at(h, __FILE__, __LINE__);
-    /* destroy gives nothing back and touches nothing. */
+    /* trim and destroy give nothing back: there is no provider. */
+    KT_EQ(0, kheap_trim(h));
+    KT_EQ(1, kt_stats(h).free_blocks);
+    /* destroy touches nothing. */
     unsigned char before[32];
     __builtin_memcpy(before, s.run, sizeof before);
     kheap_destroy(h);
@@ -312,7 +315,7 @@ static const ktest_case cases[] = {
 #if KHEAP_CHECKS
     {"static: misuse is reported and changes nothing", t_misuse},
 #endif
-    {"static: walk, dump and realloc; destroy touches nothing", t_diag_and_realloc},
+    {"static: walk, dump and realloc; trim and destroy touch nothing", t_diag_and_realloc},
 };
 
 const ktest_group tests_static = {cases, sizeof cases / sizeof cases[0]};
