@@ -1,6 +1,7 @@
 /* Host runner for the suite: the same cases the test kernel runs, over a
  * region laid on an mmap'd buffer, plus the mmap provider.
- * Usage: ktest [filter]   (runs the cases whose name contains filter) */
+ * Usage: ktest [filter]   (runs the cases whose name contains filter)
+ * KTEST_STRESS_OPS=n sets the stress cases' operation count (1,000,000). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -13,6 +14,16 @@
 #define HOST_PAGE_SIZE 4096u
 /* Address space the guard provider reserves (PROT_NONE until mapped). */
 #define HOST_GUARD_BYTES ((size_t)256 << 20)
+
+/* The stress cases' length: KTEST_STRESS_OPS, a positive count, else the
+ * default.  An emulated run (tests/run32.sh under qemu-i386) asks fewer. */
+static unsigned long stress_ops(void)
+{
+    const char *s = getenv("KTEST_STRESS_OPS");
+    char *end = NULL;
+    unsigned long n = s != NULL ? strtoul(s, &end, 10) : 0;
+    return n != 0 && end != NULL && *end == '\0' ? n : 1000000ul;
+}
 
 static void write_stdout(const char *text, size_t len)
 {
@@ -44,7 +55,7 @@ int main(int argc, char **argv)
     ktest_env env = {
         .region = region,
         .region_provider = &client,
-        .stress_ops = 1000000,
+        .stress_ops = stress_ops(),
         .write = write_stdout,
         .os_provider = &os,
         .guard_provider = &guard,
