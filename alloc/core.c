@@ -666,6 +666,16 @@ size_t kheap_trim(kheap *h)
     return pages;
 }
 
+/* A request refused before it reached the heaps (a size or an alignment no
+ * block can have): counted as failed, under the lock like every count. */
+static void *refused(kheap *h)
+{
+    uintptr_t saved = kheap_lock(h);
+    h->stats.failed++;
+    kheap_unlock(h, saved);
+    return NULL;
+}
+
 void *KH_AT(kheap_alloc)(kheap *h, size_t size KH_SITE_PARAM)
 {
     if (!usable(h))
@@ -682,16 +692,28 @@ void *KH_AT(kheap_calloc)(kheap *h, size_t n, size_t size KH_SITE_PARAM)
     if (!usable(h))
         return NULL;
     size_t bytes;
-    if (__builtin_mul_overflow(n, size, &bytes)) {
-        uintptr_t saved = kheap_lock(h);
-        h->stats.failed++;
-        kheap_unlock(h, saved);
-        return NULL;
-    }
+    if (__builtin_mul_overflow(n, size, &bytes))
+        return refused(h);
     void *p = KH_AT(kheap_alloc)(h, bytes KH_SITE_ARG);
     if (p != NULL)
         __builtin_memset(p, 0, bytes);
     return p;
+}
+
+/* The live block whose payload p is, for free, realloc, usable_size and
+ * site_of, with the instance locked; NULL when the instance has stopped,
+ * or (reported as misuse) when p is no live block. */
+HOT block *live_block(kheap *h, const void *p)
+{
+    block *b = NULL;
+    if (stopped(h))
+        return NULL;
+    kheap_misuse bad = pointer_check(h, p, &b);
+    if (bad != KHEAP_MISUSE_NONE) {
+        misuse(h, bad, p);
+        return NULL;
+    }
+    return b;
 }
 
 void kheap_free(kheap *h, void *p)
@@ -699,11 +721,8 @@ void kheap_free(kheap *h, void *p)
     if (!usable(h) || p == NULL)
         return;
     uintptr_t saved = kheap_lock(h);
-    block *b = NULL;
-    kheap_misuse bad = stopped(h) ? KHEAP_MISUSE_NONE : pointer_check(h, p, &b);
-    if (bad != KHEAP_MISUSE_NONE)
-        misuse(h, bad, p);
-    else if (!stopped(h) && !canary_reported(h, b))
+    block *b = live_block(h, p);
+    if (b != NULL && !canary_reported(h, b))
         free_locked(h, b, true);
     leave(h, saved);
 }
@@ -719,13 +738,9 @@ void *KH_AT(kheap_realloc)(kheap *h, void *p, size_t size KH_SITE_PARAM)
         return NULL;
     }
     uintptr_t saved = kheap_lock(h);
-    block *b = NULL;
-    kheap_misuse bad = stopped(h) ? KHEAP_MISUSE_STOPPED
-                                : pointer_check(h, p, &b);
+    block *b = live_block(h, p);
     void *result = NULL;
-    if (bad != KHEAP_MISUSE_NONE && !stopped(h)) {
-        misuse(h, bad, p);
-    } else if (bad == KHEAP_MISUSE_NONE && !canary_reported(h, b)) {
+    if (b != NULL && !canary_reported(h, b)) {
         size_t need = request_block_size(size);
         size_t had = block_request(h, b);
         int own = need != 0 && h->layer != NULL ? h->layer->resize_own(h, b, need) : -1;
@@ -749,12 +764,8 @@ void *KH_AT(kheap_aligned_alloc)(kheap *h, size_t align, size_t size KH_SITE_PAR
 {
     if (!usable(h))
         return NULL;
-    if (align == 0 || (align & (align - 1)) != 0) {
-        uintptr_t saved = kheap_lock(h);
-        h->stats.failed++;
-        kheap_unlock(h, saved);
-        return NULL;
-    }
+    if (align == 0 || (align & (align - 1)) != 0)
+        return refused(h);
     if (align <= KH_ALIGN)
         return KH_AT(kheap_alloc)(h, size KH_SITE_ARG);
     uintptr_t saved = kheap_lock(h);
@@ -807,12 +818,8 @@ size_t kheap_usable_size(kheap *h, const void *p)
     if (!usable(h) || p == NULL)
         return 0;
     uintptr_t saved = kheap_lock(h);
-    block *b = NULL;
-    kheap_misuse bad = stopped(h) ? KHEAP_MISUSE_NONE : pointer_check(h, p, &b);
-    size_t usable = bad == KHEAP_MISUSE_NONE && !stopped(h) && !canary_reported(h, b)
-                        ? block_request(h, b) : 0;
-    if (bad != KHEAP_MISUSE_NONE)
-        misuse(h, bad, p);
+    block *b = live_block(h, p);
+    size_t usable = b != NULL && !canary_reported(h, b) ? block_request(h, b) : 0;
     leave(h, saved);
     return usable;
 }
@@ -833,11 +840,8 @@ const void *kheap_site_of(kheap *h, const void *p)
     if (!usable(h) || p == NULL)
         return NULL;
     uintptr_t saved = kheap_lock(h);
-    block *b = NULL;
-    kheap_misuse bad = stopped(h) ? KHEAP_MISUSE_NONE : pointer_check(h, p, &b);
-    const void *site = bad == KHEAP_MISUSE_NONE && !stopped(h) ? b->site : NULL;
-    if (bad != KHEAP_MISUSE_NONE)
-        misuse(h, bad, p);
+    block *b = live_block(h, p);
+    const void *site = b != NULL ? b->site : NULL;
     leave(h, saved);
     return site;
 }

@@ -149,7 +149,6 @@ static const char *const misuse_texts[] = {
     "double free after a merge, or overflow into the next header",
     "underflow into the header (bad previous footer)",
     "write past the end of the block: the trailing canary was changed",
-    "instance stopped after detecting corruption",
     "__malloc_lock nested too deep",
     "__malloc_unlock without __malloc_lock",
     "write after free: freed memory was changed",

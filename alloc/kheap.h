@@ -120,7 +120,6 @@ typedef enum kheap_misuse {
     KHEAP_MISUSE_DOUBLE_FREE_MERGED,  /* double free after a merge, or overflow into the next header */
     KHEAP_MISUSE_PREV_UNDERFLOW,  /* underflow into the header (bad previous footer) */
     KHEAP_MISUSE_CANARY,  /* write past the end of the block: the trailing canary was changed */
-    KHEAP_MISUSE_STOPPED,  /* instance stopped after detecting corruption */
     KHEAP_MISUSE_LOCK_TOO_DEEP,  /* the newlib glue: __malloc_lock nested too deep */
     KHEAP_MISUSE_UNLOCK_UNPAIRED,  /* the newlib glue: __malloc_unlock without __malloc_lock */
     KHEAP_MISUSE_WRITE_AFTER_FREE,  /* write after free: freed memory was changed */
