@@ -249,7 +249,7 @@ COLD heap *heap_move(kheap *h, heap *hp, heap *to)
  * block that still stands (smaller), or NULL when none does.  `by_call`
  * (kheap_trim): every empty heap but the home heap goes, the spare too, and
  * a heap in use keeps no free page at its top. */
-static block *heap_give_back(kheap *h, heap *hp, block *b, bool by_call)
+static inline __attribute__((always_inline)) block *heap_give_back(kheap *h, heap *hp, block *b, bool by_call)
 {
     bool empty = b == hp->first;
     if (empty && !(hp->flags & KH_HEAP_HOME)) {
